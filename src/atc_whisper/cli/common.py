@@ -1,0 +1,84 @@
+"""Shared CLI plumbing: settings/workspace options, the app context, error reporting.
+
+Command modules (``*_cmd.py`` in this package) stay thin: they declare options, build an
+:class:`App` with :func:`app_from_options` and call library functions.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..config import Settings, load_settings
+from ..log import setup_logging
+from ..workspace import Workspace
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class App:
+    """What a command needs: resolved settings and the workspace."""
+
+    settings: Settings
+    workspace: Workspace
+    debug: bool = False
+
+
+def settings_options(func: F) -> F:
+    """Add ``--config``, ``--workspace`` and ``--set`` to a command."""
+    func = click.option(
+        "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+        help="Override one setting, e.g. --set train.epochs=3 (repeatable).",
+    )(func)
+    func = click.option(
+        "-w", "--workspace", "workspace_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+        help="Workspace folder (default: $ATC_WHISPER_WORKSPACE or the current folder).",
+    )(func)
+    func = click.option(
+        "-c", "--config", "config_file", type=click.Path(dir_okay=True, path_type=Path), default=None,
+        help="TOML config file; its values override the workspace's atc_whisper.toml.",
+    )(func)
+    return func
+
+
+def app_from_options(
+    config_file: Path | None,
+    workspace_dir: Path | None,
+    overrides: tuple[str, ...],
+    options: dict[str, dict[str, Any]] | None = None,
+    log_to_file: bool = True,
+) -> App:
+    """Resolve the workspace and settings, set up logging, and remember them for ``--profile``."""
+    workspace = Workspace.at(workspace_dir)
+    cleaned = {s: {k: v for k, v in d.items() if v is not None} for s, d in (options or {}).items()}
+    settings = load_settings(config_file, workspace.config_path, overrides, {s: d for s, d in cleaned.items() if d})
+    ctx = click.get_current_context()
+    root = ctx.find_root()
+    debug = bool(root.meta.get("atc_whisper.debug"))
+    log_file = workspace.log_file if log_to_file and workspace.root.exists() else None
+    setup_logging(log_file, level="DEBUG" if debug else ("WARNING" if root.meta.get("atc_whisper.quiet") else "INFO"))
+    root.meta["atc_whisper.workspace"] = workspace
+    return App(settings=settings, workspace=workspace, debug=debug)
+
+
+def echo_error(message: str) -> None:
+    """Print the one-line error the user sees."""
+    click.secho(f"Error: {message}", fg="red", err=True)
+
+
+def pass_app(func: F) -> F:
+    """Decorator form: the command receives ``app`` built from the settings options."""
+
+    @settings_options
+    @functools.wraps(func)
+    def wrapper(config_file: Path | None, workspace_dir: Path | None, overrides: tuple[str, ...], **kwargs: Any) -> Any:
+        app = app_from_options(config_file, workspace_dir, overrides)
+        return func(app, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

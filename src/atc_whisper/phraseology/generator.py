@@ -1,0 +1,585 @@
+"""Seeded generator of ATC transmissions with their reference transcript and meaning.
+
+Synthetic training data is only useful when it reads like real radio: ICAO phraseology
+across the phases of a flight, controller instructions and pilot readbacks, callsigns of
+real airlines and registrations, realistic values (8.33/25 kHz frequencies, octal squawks,
+runway designators). Each `Utterance` carries what a TTS engine should say (`text`), the
+reference transcript in ATC convention (`reference`: lower-case words, digits spelled one by
+one, "nine" not "niner"), the speaker role, the phase and the structured meaning (callsign
+and `Command` tuple) that `parse_atc` recovers from the reference.
+
+Reproducibility: utterance ``k`` of seed ``s`` is drawn from its own ``random.Random`` seeded
+with ``"s:k"``; the global random state is never touched, and ``generate_utterances(10, s)`` is
+a prefix of ``generate_utterances(20, s)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from atc_whisper.phraseology.commands import Command
+from atc_whisper.phraseology.numbers import altitude_words, frequency_words, runway_words, spell_digits
+from atc_whisper.phraseology.vocabulary import (
+    AIRLINES,
+    DESTINATIONS,
+    DIGIT_WORDS,
+    EMERGENCY_NATURES,
+    ICAO_ALPHABET,
+    SPOKEN_DIGIT_VARIANTS,
+    STATIONS_BY_PHASE,
+    TAXIWAY_LETTERS,
+    TEXT_OF_TELEPHONY,
+    TEXT_OF_WORD,
+    WAYPOINTS,
+)
+
+PHASES: tuple[str, ...] = ("clearance", "ground", "tower", "departure", "approach", "enroute", "emergency")
+ROLES: tuple[str, ...] = ("controller", "pilot")
+
+Words = list[str]
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One generated radio transmission.
+
+    Attributes:
+        uid: Stable id derived from the seed and the index (``"s42-000007"``).
+        text: What the TTS engine speaks (words, ICAO pronunciations such as "niner", punctuation).
+        reference: Reference transcript in ATC convention (lower-case words, digits spelled).
+        role: ``"controller"`` or ``"pilot"``.
+        phase: One of `PHASES`.
+        callsign: The callsign in reference form ("speedbird one two three").
+        commands: The commands the transmission carries, in spoken order.
+    """
+
+    uid: str
+    text: str
+    reference: str
+    role: str
+    phase: str
+    callsign: str
+    commands: tuple[Command, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, object]:
+        """Return a JSON-ready dict (commands as dicts)."""
+        return {"uid": self.uid, "text": self.text, "reference": self.reference, "role": self.role,
+                "phase": self.phase, "callsign": self.callsign,
+                "commands": [c.as_dict() for c in self.commands]}
+
+
+@dataclass
+class _Item:
+    """One instruction: controller words, pilot readback words (None: not read back), commands."""
+
+    ctrl: Words
+    pilot: Words | None = None
+    commands: tuple[Command, ...] = ()
+
+
+# -- values -----------------------------------------------------------------------------------
+
+
+def _pick(rng: random.Random, options: Sequence[Words]) -> Words:
+    return list(rng.choice(options))
+
+
+def _letter(rng: random.Random, letters: Sequence[str] | None = None) -> str:
+    return rng.choice(letters or list(ICAO_ALPHABET.values()))
+
+
+def _callsign(rng: random.Random) -> tuple[Words, str]:
+    """Return (reference words, text prefix for the telephony part or "")."""
+    if rng.random() < 0.84:
+        _, telephony, _ = rng.choice(AIRLINES)
+        n_digits = rng.choices((1, 2, 3, 4), weights=(1, 3, 4, 3))[0]
+        number = str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(n_digits - 1))
+        words = telephony.split() + spell_digits(number)
+        if n_digits <= 3 and rng.random() < 0.3:
+            words += [_letter(rng) for _ in range(rng.randint(1, 2))]
+        return words, TEXT_OF_TELEPHONY[telephony]
+    kind = rng.choice(("G", "D", "F", "HB", "PH", "EI", "OE", "N"))
+    if kind == "N":
+        digits = str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(rng.randint(0, 2)))
+        letters = [_letter(rng) for _ in range(rng.randint(0, 2))]
+        return ["november", *spell_digits(digits), *letters], ""
+    fixed = {"G": "G", "D": "DE", "F": "FG", "HB": "HB", "PH": "PH", "EI": "EI", "OE": "OE"}[kind]
+    letters = [ICAO_ALPHABET[ch] for ch in fixed] + [_letter(rng) for _ in range(5 - len(fixed))]
+    if rng.random() < 0.3:  # abbreviated after first contact: first letter and last two
+        letters = [letters[0], *letters[-2:]]
+    return letters, ""
+
+
+def _runway(rng: random.Random) -> str:
+    number = rng.randint(1, 36)
+    side = rng.choices(("", "L", "R", "C"), weights=(5, 4, 4, 1))[0]
+    return f"{number:02d}{side}"
+
+
+def _frequency(rng: random.Random) -> str:
+    """A VHF air-band channel name, 118.000-136.975 MHz: 25 kHz channels or 8.33 kHz channel names."""
+    while True:
+        mhz = rng.randint(118, 136)
+        if rng.random() < 0.7:
+            khz = rng.choice((0, 25, 50, 75)) + 100 * rng.randint(0, 9)
+        else:  # 8.33 kHz channel names end in 05/10/15, 30/35/40, 55/60/65, 80/85/90
+            khz = 100 * rng.randint(0, 9) + rng.choice((5, 10, 15, 30, 35, 40, 55, 60, 65, 80, 85, 90))
+        if mhz * 1000 + khz <= 136_975:
+            return f"{mhz}.{khz:03d}"
+
+
+def _squawk(rng: random.Random) -> str:
+    while True:
+        code = "".join(str(rng.randint(0, 7)) for _ in range(4))
+        if code not in ("7500", "7600", "7700", "0000"):
+            return code
+
+
+def _flight_level(rng: random.Random, low: int, high: int) -> int:
+    return rng.randrange(low, high + 1, 10)
+
+
+def _level(rng: random.Random, phase: str) -> tuple[Words, str]:
+    """A flight level or altitude suitable for the phase: (words, canonical value)."""
+    if phase in ("approach", "tower") or (phase in ("departure", "clearance", "emergency") and rng.random() < 0.5):
+        feet = rng.choice((1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 6000, 7000, 8000, 10000, 12000))
+        unit = ["feet"] if rng.random() < 0.75 else []
+        prefix = ["altitude"] if rng.random() < 0.4 else []
+        return prefix + altitude_words(feet) + unit, f"{feet}ft"
+    low, high = {"enroute": (200, 410), "departure": (70, 250)}.get(phase, (60, 250))
+    fl = _flight_level(rng, low, high)
+    return ["flight", "level", *spell_digits(str(fl))], f"FL{fl:03d}"
+
+
+def _station(rng: random.Random, phase: str) -> Words:
+    return rng.choice(STATIONS_BY_PHASE.get(phase, STATIONS_BY_PHASE["enroute"])).split()
+
+
+# -- instruction builders ---------------------------------------------------------------------
+
+
+def _vertical(rng: random.Random, phase: str, kind: str | None = None) -> _Item:
+    kind = kind or rng.choice(("climb", "descend"))
+    words, value = _level(rng, phase)
+    if kind == "maintain":
+        return _Item(["maintain", *words], _pick(rng, (["maintain"], ["maintaining"])) + words,
+                     (Command("maintain", value),))
+    verb_ing = "climbing" if kind == "climb" else "descending"
+    ctrl = _pick(rng, ([kind], [kind, "to"], [kind, "and", "maintain"], ["when", "ready", kind])) + words
+    pilot = _pick(rng, ([kind], [verb_ing], [kind, "and", "maintain"], [kind, "to"])) + words
+    return _Item(ctrl, pilot, (Command(kind, value),))
+
+
+def _heading(rng: random.Random) -> _Item:
+    heading = rng.randrange(10, 361, rng.choice((5, 10, 10)))
+    digits = spell_digits(f"{heading:03d}")
+    direction = rng.choice(("left", "right", None))
+    if direction:
+        ctrl = _pick(rng, (["turn", direction, "heading"], ["turn", direction, "heading"])) + digits
+        pilot = _pick(rng, ([direction, "heading"], ["turn", direction, "heading"])) + digits
+    else:
+        ctrl = _pick(rng, (["fly", "heading"], ["continue", "heading"], ["heading"])) + digits
+        pilot = _pick(rng, (["heading"], ["fly", "heading"])) + digits
+    return _Item(ctrl, pilot, (Command("heading", f"{heading:03d}", direction),))
+
+
+def _speed(rng: random.Random, phase: str) -> _Item:
+    knots = rng.randrange(160, 231, 10) if phase == "approach" else rng.randrange(180, 291, 10)
+    digits = spell_digits(str(knots))
+    ctrl = _pick(rng, (["reduce", "speed", "to"], ["reduce", "speed"], ["speed"], ["increase", "speed", "to"],
+                       ["maintain"])) + digits + ["knots"]
+    pilot = _pick(rng, (["speed"], ["reducing"], ["reduce", "speed"], ["maintain"])) + digits + \
+        _pick(rng, (["knots"], ["knots"], []))
+    if pilot[-1] != "knots" and pilot[0] == "maintain":
+        pilot.append("knots")
+    return _Item(ctrl, pilot, (Command("speed", str(knots)),))
+
+
+def _contact(rng: random.Random, next_phase: str, kind: str | None = None) -> _Item:
+    kind = kind or ("contact" if rng.random() < 0.8 else "monitor")
+    station = _station(rng, next_phase)
+    if station[-1] in _SHORT_UNITS and rng.random() < 0.3:
+        station = station[-1:]  # "contact tower ..."
+    frequency = _frequency(rng)
+    freq_words = frequency_words(frequency)
+    ctrl = [kind, *station, *freq_words] + (["good", "day"] if rng.random() < 0.3 else [])
+    if kind == "monitor":
+        pilot = _pick(rng, (["monitor"], ["monitoring"])) + station + freq_words
+    else:
+        pilot = _pick(rng, ([], ["contact", *station])) + freq_words
+    if rng.random() < 0.3:
+        pilot += ["good", "day"]
+    return _Item(ctrl, pilot, (Command(kind, frequency, None, " ".join(station)),))
+
+
+_SHORT_UNITS = frozenset({"tower", "ground", "departure", "approach", "director", "radar", "delivery"})
+
+
+def _mach(rng: random.Random) -> _Item:
+    hundredths = str(rng.randint(72, 85))
+    words = ["mach", "decimal", *spell_digits(hundredths)]
+    ctrl = _pick(rng, (["maintain"], ["reduce"], [])) + words
+    pilot = _pick(rng, (["maintain"], [])) + words
+    return _Item(ctrl, pilot, (Command("speed", f"M0.{hundredths}"),))
+
+
+def _squawk_item(rng: random.Random, code: str | None = None) -> _Item:
+    code = code or _squawk(rng)
+    digits = spell_digits(code)
+    return _Item(["squawk", *digits], _pick(rng, (["squawk"], ["squawking"])) + digits, (Command("squawk", code),))
+
+
+def _qnh(rng: random.Random) -> _Item:
+    if rng.random() < 0.2:  # North American altimeter setting in inches of mercury
+        inhg = f"{rng.randint(2950, 3040):04d}"
+        words = ["altimeter", *spell_digits(inhg)]
+        return _Item(words, list(words), (Command("altimeter", f"{inhg[:2]}.{inhg[2:]}"),))
+    hpa = rng.randint(985, 1035)
+    words = ["qnh", *spell_digits(str(hpa))]
+    return _Item(words, list(words), (Command("qnh", str(hpa)),))
+
+
+def _direct(rng: random.Random) -> _Item:
+    waypoint = rng.choice(WAYPOINTS)
+    ctrl = [*_pick(rng, (["proceed", "direct"], ["direct"], ["direct", "to"], ["cleared", "direct"])), waypoint]
+    pilot = [*_pick(rng, (["direct"], ["proceeding", "direct"], ["direct", "to"])), waypoint]
+    return _Item(ctrl, pilot, (Command("direct", waypoint.upper()),))
+
+
+def _approach(rng: random.Random, runway: str) -> _Item:
+    kind = rng.choices(("ils", "visual", "rnp", "localizer"), weights=(6, 2, 2, 1))[0]
+    rwy = runway_words(runway)
+    ctrl = _pick(rng, (["cleared", kind, "approach", "runway"], ["cleared", "for", "the", kind, "approach", "runway"],
+                       ["cleared", kind, "runway"])) + rwy
+    pilot = _pick(rng, (["cleared", kind, "approach", "runway"], ["cleared", kind, "runway"])) + rwy
+    return _Item(ctrl, pilot, (Command("approach", runway, kind),))
+
+
+def _wind(rng: random.Random) -> _Item:
+    direction = rng.randrange(10, 361, 10)
+    knots = rng.randint(2, 25)
+    words = ["wind", *spell_digits(f"{direction:03d}"), "degrees", *spell_digits(str(knots)), "knots"]
+    if knots > 15 and rng.random() < 0.4:
+        words += ["gusting", *spell_digits(str(knots + rng.randint(8, 15))), "knots"]
+    return _Item(words)
+
+
+def _runway_clearance(rng: random.Random, kind: str, runway: str) -> list[_Item]:
+    rwy = ["runway", *runway_words(runway)]
+    command = (Command("runway", runway, kind),)
+    if kind == "line_up":
+        ctrl = _pick(rng, ([*rwy, "line", "up", "and", "wait"], ["line", "up", "and", "wait", *rwy]))
+        pilot = _pick(rng, (["line", "up", "and", "wait", *rwy], ["lining", "up", *rwy]))
+        return [_Item(ctrl, pilot, command)]
+    if kind in ("takeoff", "land"):
+        action = ["cleared", "for", "take", "off"] if kind == "takeoff" else ["cleared", "to", "land"]
+        pilot = action + rwy
+        wind = _wind(rng)
+        if rng.random() < 0.5:  # "runway two seven left, wind ..., cleared to land"
+            return [_Item(rwy), wind, _Item(action, pilot, command)]
+        return [_Item(rwy + action, pilot, command), wind]
+    if kind == "cross":
+        return [_Item(["cross", *rwy], _pick(rng, (["crossing"], ["cross"])) + rwy, command)]
+    ctrl = _pick(rng, (["hold", "short"], ["hold", "short", "of"])) + rwy
+    pilot = _pick(rng, (["holding", "short"], ["hold", "short"])) + rwy
+    return [_Item(ctrl, pilot, command)]
+
+
+def _taxi(rng: random.Random, runway: str) -> _Item:
+    letter = rng.choice(TAXIWAY_LETTERS)
+    number = str(rng.randint(1, 4))
+    holding = ["holding", "point", letter, *spell_digits(number)]
+    route_names: list[str] = []
+    route_words: Words = []
+    for _ in range(rng.randint(0, 3)):
+        name = rng.choice(TAXIWAY_LETTERS)
+        suffix = str(rng.randint(1, 9)) if rng.random() < 0.3 else ""
+        route_words += [name, *spell_digits(suffix)]
+        route_names.append(name[0].upper() + suffix)
+    rwy = ["runway", *runway_words(runway)]
+    if not route_words:
+        words = ["taxi", "to", *holding, *rwy]
+    elif rng.random() < 0.5:
+        words = ["taxi", "to", *holding, *rwy, "via", *route_words]
+    else:
+        words = ["taxi", "via", *route_words, "to", *holding, *rwy]
+    command = Command("taxi", runway, letter[0].upper() + number, " ".join(route_names) or None)
+    return _Item(words, list(words), (command,))
+
+
+def _info(words: Words) -> _Item:
+    return _Item(words)
+
+
+# -- phases -----------------------------------------------------------------------------------
+
+
+def _clearance_items(rng: random.Random) -> list[_Item]:
+    city = rng.choice(list(DESTINATIONS))
+    waypoint = rng.choice(WAYPOINTS)
+    sid_digit = str(rng.randint(1, 9))
+    sid_letter = _letter(rng, ("alfa", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
+                               "juliett", "kilo", "lima", "mike", "papa", "romeo", "sierra", "tango", "yankee"))
+    words = ["cleared", "to", city]
+    sid = None
+    if rng.random() < 0.8:
+        sid = f"{waypoint.upper()}{sid_digit}{sid_letter[0].upper()}"
+        words += ["via", waypoint, *spell_digits(sid_digit), sid_letter, "departure"]
+    items = [_Item(words, list(words), (Command("clearance", DESTINATIONS[city], sid),))]
+    level_words, value = _level(rng, "clearance")
+    items.append(_Item(["climb", "initially", *level_words],
+                       _pick(rng, (["climb", "initially"], ["climb"])) + level_words, (Command("climb", value),)))
+    items.append(_squawk_item(rng))
+    if rng.random() < 0.3:
+        items.append(_info(["information", _letter(rng), "is", "current"]))
+    return items
+
+
+def _ground_items(rng: random.Random) -> list[_Item]:
+    runway = _runway(rng)
+    choice = rng.randrange(6)
+    if choice == 0:
+        words = _pick(rng, (["push", "back", "and", "start", "up", "approved"], ["start", "up", "and", "push", "back",
+                                                                                    "approved"]))
+        return [_Item(words, list(words), (Command("pushback"), Command("startup"))
+                      if words[0] == "push" else (Command("startup"), Command("pushback")))]
+    if choice == 1:
+        items = [_Item(["start", "up", "approved"], ["start", "up", "approved"], (Command("startup"),))]
+        return items + ([_qnh(rng)] if rng.random() < 0.6 else [])
+    if choice == 2:
+        items = [_taxi(rng, runway)]
+        if rng.random() < 0.4:
+            items.append(_qnh(rng))
+        return items
+    if choice == 3:
+        other = _runway(rng)
+        return [_taxi(rng, runway), *_runway_clearance(rng, "hold_short", other)]
+    if choice == 4:
+        return [*_runway_clearance(rng, "cross", runway), _contact(rng, "tower")]
+    return [*_runway_clearance(rng, "hold_short", runway)]
+
+
+def _tower_items(rng: random.Random) -> list[_Item]:
+    runway = _runway(rng)
+    choice = rng.randrange(5)
+    if choice == 0:
+        return _runway_clearance(rng, "line_up", runway)
+    if choice == 1:
+        return _runway_clearance(rng, "takeoff", runway)
+    if choice == 2:
+        return _runway_clearance(rng, "land", runway)
+    if choice == 3:
+        items = [_Item(["go", "around"], ["going", "around"], (Command("go_around"),))]
+        if rng.random() < 0.7:
+            feet = rng.choice((2000, 2500, 3000, 3500, 4000, 5000))
+            words = altitude_words(feet) + (["feet"] if rng.random() < 0.7 else [])
+            items.append(_Item(["climb", *words], ["climbing", *words], (Command("climb", f"{feet}ft"),)))
+        return items
+    return [_contact(rng, "departure")]
+
+
+def _departure_items(rng: random.Random) -> list[_Item]:
+    items: list[_Item] = []
+    if rng.random() < 0.3:
+        items.append(_info(["identified"]))
+    builders: list[Callable[[], _Item]] = [lambda: _vertical(rng, "departure", "climb"), lambda: _heading(rng),
+                                           lambda: _direct(rng), lambda: _speed(rng, "departure"),
+                                           lambda: _contact(rng, "enroute")]
+    for index in sorted(rng.sample(range(len(builders)), rng.randint(1, 2))):
+        items.append(builders[index]())
+    return items
+
+
+def _approach_items(rng: random.Random) -> list[_Item]:
+    runway = _runway(rng)
+    choice = rng.randrange(5)
+    if choice == 0:
+        items = [_vertical(rng, "approach", "descend")]
+        if rng.random() < 0.6:
+            items.append(_qnh(rng))
+        return items
+    if choice == 1:
+        return [_heading(rng), *([_vertical(rng, "approach", "descend")] if rng.random() < 0.5 else [])]
+    if choice == 2:
+        return [_speed(rng, "approach"), *([_heading(rng)] if rng.random() < 0.4 else [])]
+    if choice == 3:
+        items = [_heading(rng)] if rng.random() < 0.5 else []
+        items.append(_approach(rng, runway))
+        if rng.random() < 0.3:
+            items.append(_info(["report", "established"]))
+        return items
+    return [_contact(rng, "tower")]
+
+
+def _enroute_items(rng: random.Random) -> list[_Item]:
+    choice = rng.randrange(7)
+    if choice == 0:
+        return [_vertical(rng, "enroute")]
+    if choice == 1:
+        return [_direct(rng), *([_vertical(rng, "enroute")] if rng.random() < 0.4 else [])]
+    if choice == 2:
+        return [_contact(rng, "enroute")]
+    if choice == 3:
+        return [_vertical(rng, "enroute", "maintain")]
+    if choice == 4:
+        return [_squawk_item(rng)]
+    if choice == 5:
+        return [_mach(rng), *([_vertical(rng, "enroute", "climb")] if rng.random() < 0.4 else [])]
+    return [_vertical(rng, "enroute", "descend"), _speed(rng, "enroute")]
+
+
+def _emergency_items(rng: random.Random) -> list[_Item]:
+    mayday = rng.random() < 0.6
+    ack = ["roger", "mayday"] if mayday else ["roger", "pan", "pan"]
+    items = [_Item(ack, None, (Command("emergency", "mayday" if mayday else "pan_pan"),))]
+    choice = rng.randrange(4)
+    if choice == 0:
+        items.append(_vertical(rng, "emergency", "descend"))
+    elif choice == 1:
+        items.append(_heading(rng))
+    elif choice == 2:
+        items.append(_direct(rng))
+    else:
+        items.append(_approach(rng, _runway(rng)))
+    if rng.random() < 0.4:
+        items.append(_squawk_item(rng, "7700"))
+    return items
+
+
+_PHASE_ITEMS: dict[str, Callable[[random.Random], list[_Item]]] = {
+    "clearance": _clearance_items, "ground": _ground_items, "tower": _tower_items,
+    "departure": _departure_items, "approach": _approach_items, "enroute": _enroute_items,
+    "emergency": _emergency_items,
+}
+
+
+def _pilot_call(rng: random.Random, phase: str, callsign: Words) -> tuple[list[Words], tuple[Command, ...]]:
+    """A pilot-initiated call (request, report, distress call): (chunks after the callsign, commands)."""
+    if phase == "emergency":
+        mayday = rng.random() < 0.6
+        head = ["mayday"] * 3 if mayday else ["pan", "pan"] * 3
+        chunks: list[Words] = [head, _station(rng, "enroute"), callsign, rng.choice(EMERGENCY_NATURES).split()]
+        commands: list[Command] = [Command("emergency", "mayday" if mayday else "pan_pan")]
+        if rng.random() < 0.5:
+            words, value = _level(rng, "emergency")
+            chunks.append(["descending", *words])
+            commands.append(Command("descend", value))
+        chunks.append(_pick(rng, (["request", "immediate", "return"], ["request", "vectors", "for", "landing"],
+                                  ["request", "priority", "landing"])))
+        if rng.random() < 0.4:
+            chunks.append(["squawking", *spell_digits("7700")])
+            commands.append(Command("squawk", "7700"))
+        return chunks, tuple(commands)
+    station = _station(rng, phase)
+    if phase in ("departure", "approach") and rng.random() < 0.6:
+        kind = "climb" if phase == "departure" else "descend"
+        words, value = _level(rng, phase)
+        return [station, callsign, ["climbing" if kind == "climb" else "descending", *words]], (Command(kind, value),)
+    if phase == "enroute" and rng.random() < 0.5:
+        words, value = _level(rng, "enroute")
+        return [station, callsign, ["maintaining", *words]], (Command("maintain", value),)
+    requests: dict[str, list[Words]] = {
+        "clearance": [["request", "start", "up", "information", _letter(rng)], ["request", "departure", "clearance"]],
+        "ground": [["request", "push", "back"], ["request", "taxi"], ["ready", "to", "taxi"]],
+        "tower": [["ready", "for", "departure"], ["established", "ils", "runway", *runway_words(_runway(rng))]],
+        "departure": [["request", "direct", rng.choice(WAYPOINTS)]],
+        "approach": [["request", "vectors", "for", "the", "ils"], ["information", _letter(rng), "received"]],
+        "enroute": [["request", "direct", rng.choice(WAYPOINTS)], ["request", "climb", "flight", "level", "three", "six",
+                                                                    "zero"]],
+    }
+    return [station, callsign, rng.choice(requests[phase])], ()
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+
+def _render_text(chunks: list[Words], telephony_text: str, callsign: Words, rng: random.Random) -> str:
+    """Spoken text for TTS: ICAO pronunciations for some speakers, telephony spelled for TTS, commas."""
+    niner = rng.random() < 0.75
+    icao_purist = rng.random() < 0.25  # says "tree", "fife", "fower" too
+    variants = {k: v for k, v in SPOKEN_DIGIT_VARIANTS.items() if (k == "nine" and niner) or (k != "nine" and icao_purist)}
+    rendered: list[str] = []
+    for chunk in chunks:
+        words = list(chunk)
+        if telephony_text and chunk is callsign:
+            words = [telephony_text, *words[len(_telephony_of(words)):]]
+        out = [variants.get(w, TEXT_OF_WORD.get(w, w)) if w in DIGIT_WORDS or w in TEXT_OF_WORD else w for w in words]
+        rendered.append(" ".join(out))
+    text = ", ".join(rendered)
+    return text[:1].upper() + text[1:] + "."
+
+
+def _telephony_of(words: Words) -> Words:
+    for _, telephony, _ in AIRLINES:
+        tele = telephony.split()
+        if words[:len(tele)] == tele:
+            return tele
+    return []
+
+
+def _utterance(seed: int, index: int, pilot_fraction: float, phases: Sequence[str]) -> Utterance:
+    rng = random.Random(f"{seed}:{index}")
+    phase = rng.choice(list(phases))
+    role = "pilot" if rng.random() < pilot_fraction else "controller"
+    callsign, telephony_text = _callsign(rng)
+    if role == "pilot" and ((phase == "emergency" and rng.random() < 0.7) or rng.random() < 0.2):
+        chunks, commands = _pilot_call(rng, phase, callsign)
+    else:
+        items = _PHASE_ITEMS[phase](rng)
+        if role == "controller":
+            chunks = [callsign] + [item.ctrl for item in items]
+            commands = tuple(c for item in items for c in item.commands)
+        else:
+            read_back = [item for item in items if item.pilot is not None]
+            if not read_back:  # nothing to read back: acknowledge
+                read_back = [_Item(["roger"], ["roger"])]
+            chunks = [item.pilot for item in read_back if item.pilot] + [callsign]
+            commands = tuple(c for item in read_back for c in item.commands)
+        chunks = _merge_runway_chunks(chunks)
+    reference = " ".join(w for chunk in chunks for w in chunk)
+    text = _render_text(chunks, telephony_text, callsign, rng)
+    return Utterance(uid=f"s{seed}-{index:06d}", text=text, reference=reference, role=role, phase=phase,
+                     callsign=" ".join(callsign), commands=commands)
+
+
+def _merge_runway_chunks(chunks: list[Words]) -> list[Words]:
+    """Drop empty chunks (an item that only names a runway is its own chunk, which is fine)."""
+    return [chunk for chunk in chunks if chunk]
+
+
+def generate_utterances(n: int, seed: int, *, pilot_fraction: float = 0.4,
+                        phases: Sequence[str] | None = None) -> list[Utterance]:
+    """Generate ``n`` ATC transmissions, reproducibly.
+
+    Args:
+        n: Number of utterances (0 or more).
+        seed: Seed; the same seed always gives the same utterances, whatever the global random state.
+        pilot_fraction: Share of utterances spoken by pilots (readbacks and pilot calls), 0-1.
+        phases: Restrict to these phases (default: all of `PHASES`).
+
+    Returns:
+        The utterances, uid ``"s{seed}-{index:06d}"``.
+
+    Raises:
+        ValueError: On a negative ``n``, a ``pilot_fraction`` outside 0-1 or an unknown phase.
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    if not 0.0 <= pilot_fraction <= 1.0:
+        raise ValueError(f"pilot_fraction must be within 0-1, got {pilot_fraction}")
+    chosen = tuple(phases) if phases is not None else PHASES
+    unknown = [p for p in chosen if p not in PHASES]
+    if unknown or not chosen:
+        raise ValueError(f"unknown phase(s) {unknown or chosen}; choose from {', '.join(PHASES)}")
+    return [_utterance(seed, index, pilot_fraction, chosen) for index in range(n)]
+
+
+def utterance_digest(utterances: Sequence[Utterance]) -> str:
+    """SHA-256 over the references of ``utterances`` (handy to compare two generated sets)."""
+    digest = hashlib.sha256()
+    for u in utterances:
+        digest.update(f"{u.uid}\t{u.reference}\n".encode())
+    return digest.hexdigest()

@@ -1,0 +1,150 @@
+"""Numbered schema migrations of the catalogue, applied in order when a database is opened.
+
+The schema version lives in SQLite's ``PRAGMA user_version``. Migration ``n`` turns a
+version ``n - 1`` database into version ``n``; each runs in its own transaction together
+with the version bump, so a crash leaves the database at the old or the new version, never
+in between. Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+# Version 1: the first release - samples, runs and the skip log.
+_V1 = """
+CREATE TABLE samples (
+    id           INTEGER PRIMARY KEY,
+    uid          TEXT NOT NULL UNIQUE,
+    audio_path   TEXT NOT NULL UNIQUE,
+    sha256       TEXT NOT NULL UNIQUE,
+    duration_s   REAL NOT NULL CHECK (duration_s >= 0),
+    sample_rate  INTEGER NOT NULL,
+    source       TEXT NOT NULL,
+    engine       TEXT,
+    voice        TEXT,
+    params       TEXT NOT NULL DEFAULT '{}',
+    augmented    INTEGER NOT NULL DEFAULT 0,
+    parent_uid   TEXT,
+    snr_db       REAL,
+    role         TEXT,
+    text_raw     TEXT NOT NULL,
+    text_norm    TEXT NOT NULL,
+    split        TEXT NOT NULL CHECK (split IN ('train', 'dev', 'test')),
+    created_at   TEXT NOT NULL
+);
+CREATE INDEX samples_split ON samples (split);
+CREATE INDEX samples_source ON samples (source);
+
+CREATE TABLE runs (
+    id           INTEGER PRIMARY KEY,
+    kind         TEXT NOT NULL CHECK (kind IN ('train', 'evaluate', 'prepare', 'import')),
+    config       TEXT NOT NULL DEFAULT '{}',
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT,
+    status       TEXT NOT NULL DEFAULT 'running',
+    metrics      TEXT NOT NULL DEFAULT '{}',
+    model_path   TEXT
+);
+
+CREATE TABLE skipped (
+    id           INTEGER PRIMARY KEY,
+    source       TEXT NOT NULL,
+    item         TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    UNIQUE (source, item)
+);
+"""
+
+# Version 2: structured meaning, leakage groups, speakers and flight phase on samples;
+# evaluation results and live transcripts.
+_V2 = """
+ALTER TABLE samples ADD COLUMN phase TEXT;
+ALTER TABLE samples ADD COLUMN speaker TEXT;
+ALTER TABLE samples ADD COLUMN meaning TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE samples ADD COLUMN group_id TEXT;
+UPDATE samples SET group_id = COALESCE(parent_uid, uid) WHERE group_id IS NULL;
+CREATE INDEX samples_group ON samples (group_id);
+
+ALTER TABLE skipped ADD COLUMN run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL;
+
+CREATE TABLE results (
+    id                INTEGER PRIMARY KEY,
+    run_id            INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    sample_id         INTEGER NOT NULL REFERENCES samples (id) ON DELETE CASCADE,
+    model             TEXT NOT NULL,
+    hypothesis        TEXT NOT NULL,
+    wer               REAL,
+    callsign_ok       INTEGER,
+    commands_ok       INTEGER,
+    avg_logprob       REAL,
+    no_speech_prob    REAL,
+    compression_ratio REAL,
+    low_confidence    INTEGER,
+    latency_s         REAL,
+    extra             TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX results_run ON results (run_id);
+
+CREATE TABLE transcripts (
+    id                INTEGER PRIMARY KEY,
+    started_at        TEXT NOT NULL,
+    duration_s        REAL NOT NULL,
+    source            TEXT NOT NULL,
+    text              TEXT NOT NULL,
+    avg_logprob       REAL,
+    no_speech_prob    REAL,
+    compression_ratio REAL,
+    low_confidence    INTEGER,
+    callsign          TEXT,
+    commands          TEXT NOT NULL DEFAULT '[]',
+    audio_path        TEXT,
+    latency_s         REAL,
+    extra             TEXT NOT NULL DEFAULT '{}'
+);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2]
+LATEST_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The schema version stored in the database (0 for a new, empty file)."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, target: int = LATEST_VERSION) -> list[int]:
+    """Apply every migration above the database's version up to ``target``.
+
+    Args:
+        conn: an open connection in autocommit mode (``isolation_level=None``).
+        target: the version to reach; tests pass a lower one to build an old database.
+
+    Returns:
+        The versions that were applied, in order.
+
+    Raises:
+        sqlite3.DatabaseError: a migration failed; the database stays at its previous version.
+        ValueError: the database is newer than this code knows.
+    """
+    current = schema_version(conn)
+    if current > LATEST_VERSION:
+        raise ValueError(f"catalogue schema version {current} is newer than this toolkit's {LATEST_VERSION}")
+    applied = []
+    for version in range(current + 1, target + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[version - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (none of ours contain ';' inside literals)."""
+    return [s.strip() for s in script.split(";") if s.strip()]

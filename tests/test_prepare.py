@@ -1,0 +1,170 @@
+"""Synthetic data preparation with real TTS: files, rows, metadata.csv, splits, growth, kill-and-resume."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from atc_whisper.config import Settings
+from atc_whisper.data.catalogue import Catalogue, Sample
+from atc_whisper.data.prepare import prepare_dataset
+from atc_whisper.data.splits import check_leakage
+from atc_whisper.fsutil import sha256_file
+from atc_whisper.phraseology import generate_utterances
+
+HELD_OUT = "espeak:en-us+m3"
+
+
+def _settings(**data) -> Settings:
+    base = {"engines": ["espeak", "piper"], "dev_fraction": 0.2, "test_fraction": 0.3, "test_voice_share": 1.0,
+            "test_voices": [HELD_OUT]}
+    base.update(data)
+    return Settings().replace(data=base)
+
+
+def _wav_files(workspace) -> set[Path]:
+    return {p.resolve() for d in (workspace.synthetic_dir, workspace.augmented_dir) for p in d.glob("*.wav")}
+
+
+def test_prepare_real_tts_then_grow(workspace):
+    report = prepare_dataset(workspace, _settings(samples=4), progress=False)
+    assert (report.added_utterances, report.added_samples, report.skipped) == (4, 8, [])
+    with Catalogue(workspace.db_path) as cat:
+        first = {s.uid: s for s in cat.samples()}
+
+    grown = prepare_dataset(workspace, _settings(samples=6), progress=False)
+    assert (grown.added_utterances, grown.already_complete, grown.added_samples) == (2, 4, 4)
+
+    utterances = generate_utterances(6, 42, pilot_fraction=0.4)
+    with Catalogue(workspace.db_path) as cat:
+        samples = cat.samples()
+        assert check_leakage(cat, [HELD_OUT]) == []
+        assert [r["status"] for r in cat.runs("prepare")] == ["completed", "completed"]
+    assert len(samples) == 12
+    for uid, old in first.items():  # growing kept the first rows untouched
+        now = next(s for s in samples if s.uid == uid)
+        assert (now.id, now.sha256, now.split) == (old.id, old.sha256, old.split)
+    assert _wav_files(workspace) == {s.audio_path.resolve() for s in samples}  # no orphan files
+    by_uid = {s.uid: s for s in samples}
+    clean = [s for s in samples if not s.augmented]
+    assert [c.text_norm for c in clean] == [u.reference for u in utterances]
+    assert [c.text_raw for c in clean] == [u.text for u in utterances]
+    for c in clean:
+        assert c.audio_path.parent == workspace.synthetic_dir and sha256_file(c.audio_path) == c.sha256
+        assert 1.0 < c.duration_s < 30.0 and c.params["tts"] and c.engine in ("espeak", "piper")
+        assert c.meaning["callsign"] and c.role in ("controller", "pilot") and c.phase
+    for a in (s for s in samples if s.augmented):
+        parent = by_uid[a.parent_uid]
+        assert a.audio_path.parent == workspace.augmented_dir
+        assert (a.split, a.group_id, a.voice, a.text_norm) == (parent.split, parent.group_id, parent.voice, parent.text_norm)
+        assert a.snr_db is not None and a.params["channel"]["snr_db"] == a.snr_db
+    tests = [s for s in samples if s.split == "test"]
+    assert tests and all(s.voice == HELD_OUT for s in tests)
+    assert all(s.voice != HELD_OUT for s in samples if s.split != "test")
+    assert {s.engine for s in samples} == {"espeak", "piper"}
+
+    with open(workspace.metadata_csv, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 12 and {r["uid"] for r in rows} == set(by_uid)
+    row = next(r for r in rows if r["uid"] == clean[0].uid)
+    assert (workspace.root / row["file"]).resolve() == clean[0].audio_path.resolve()
+    assert (row["reference"], row["split"], row["voice"]) == (clean[0].text_norm, clean[0].split, clean[0].voice)
+    vocabulary = workspace.vocabulary_path.read_text(encoding="utf-8")
+    assert "speedbird" in vocabulary.lower() and "niner" in vocabulary.lower()
+
+
+def test_prepare_skips_too_long_clips_with_reason(workspace):
+    report = prepare_dataset(workspace, _settings(samples=3, engines=["espeak"], max_duration_s=2.0,
+                                                  min_duration_s=0.1, augmented_per_sample=0), progress=False)
+    assert report.skipped and all("outside data.min_duration_s..max_duration_s" in r for _, r in report.skipped)
+    with Catalogue(workspace.db_path) as cat:
+        assert {s["item"] for s in cat.skipped("synthetic")} == {item for item, _ in report.skipped}
+        assert all(s.duration_s <= 2.0 for s in cat.samples())
+
+
+def test_rows_of_an_older_generator_version_are_replaced(workspace):
+    old_uid = "syn-s42-000001-00000000"  # slot (seed 42, position 1) with words the generator no longer makes
+    with Catalogue(workspace.db_path) as cat:
+        for uid, folder in ((old_uid, workspace.synthetic_dir), (f"{old_uid}-aug0", workspace.augmented_dir)):
+            path = folder / f"{uid}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(uid.encode())
+            cat.add_sample(Sample(uid=uid, audio_path=path, sha256=uid, duration_s=1.0, text_raw="old words",
+                                  text_norm="old words", split="train", source="synthetic"))
+        cat.add_sample(Sample(uid="syn-s7-000001-00000000", audio_path=workspace.synthetic_dir / "other-seed.wav",
+                              sha256="x", duration_s=1.0, text_raw="w", text_norm="w", split="train", source="synthetic"))
+    report = prepare_dataset(workspace, _settings(samples=2, engines=["espeak"]), progress=False)
+    assert report.replaced_samples == 2 and report.added_samples == 4
+    with Catalogue(workspace.db_path) as cat:
+        uids = cat.uids()
+    assert old_uid not in uids and f"{old_uid}-aug0" not in uids
+    assert "syn-s7-000001-00000000" in uids  # another seed's samples are kept
+    assert not (workspace.synthetic_dir / f"{old_uid}.wav").exists()
+
+
+def _count_rows(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(db, timeout=5)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:
+        return 0  # schema not created yet
+
+
+def _interrupt_when(args: tuple[str, ...], db: Path, rows: int, sig: int) -> int:
+    """Start `atc-whisper ARGS`, send ``sig`` once the catalogue holds ``rows`` samples; return its exit code."""
+    proc = subprocess.Popen([sys.executable, "-m", "atc_whisper", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ})
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None and _count_rows(db) < rows:
+            time.sleep(0.05)
+        assert proc.poll() is None, "prepare finished before it could be interrupted; raise n"
+        proc.send_signal(sig)
+    finally:
+        code = proc.wait(timeout=60)
+    return code
+
+
+@pytest.mark.slow  # three real CLI processes and 30 utterances: 15-25 s on 2 busy cores
+def test_ctrl_c_and_kill_minus_nine_then_resume(workspace, run_cli):
+    n = 30
+    ws = str(workspace.root)
+    args = ("prepare", "--samples", str(n), "-w", ws, "--no-progress", "--set", "data.engines=espeak")
+
+    assert _interrupt_when(args, workspace.db_path, 6, signal.SIGINT) == 130  # Ctrl-C
+    with Catalogue(workspace.db_path) as cat:
+        after_ctrl_c = cat.count()
+        assert cat.runs("prepare")[0]["status"] == "interrupted"
+    _interrupt_when(args, workspace.db_path, after_ctrl_c + 8, signal.SIGKILL)  # kill -9
+    with Catalogue(workspace.db_path) as cat:
+        at_kill = cat.count()
+        assert after_ctrl_c + 8 <= at_kill < 2 * n
+        assert cat.runs("prepare")[1]["status"] == "running"  # killed: it never reached its end
+
+    resumed = run_cli(*args)
+    assert resumed.returncode == 0, resumed.stderr
+    with Catalogue(workspace.db_path) as cat:
+        samples = cat.samples()
+        assert cat.runs("prepare")[-1]["status"] == "completed"
+        assert cat.verify_files() == []
+        assert check_leakage(cat, [HELD_OUT]) == []
+        skipped = cat.skipped()
+    assert skipped == []
+    assert len(samples) == 2 * n and len({s.uid for s in samples}) == 2 * n and len({s.sha256 for s in samples}) == 2 * n
+    expected = {u.reference for u in generate_utterances(n, 42, pilot_fraction=0.4)}
+    assert {s.text_norm for s in samples} == expected
+    assert _wav_files(workspace) == {s.audio_path.resolve() for s in samples}  # no orphan or half-written file
+    assert not [p for d in (workspace.synthetic_dir, workspace.augmented_dir) for p in d.iterdir() if p.name.startswith(".")]

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="atc-whisper", standalone_mode=False)
+        code = cli.main(args=args, prog_name="atc-whisper", standalone_mode=False)
     except click.exceptions.Abort:
         echo_error("interrupted.")
         return 130
@@ -90,12 +90,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         echo_error("interrupted; finished work was kept and the command can be run again to resume.")
         return 130
-    except Exception as exc:  # noqa: BLE001 - the last line of defence for users
+    except Exception as exc:
         if debug:
             raise
         echo_error(f"unexpected {type(exc).__name__}: {exc}. Re-run with --debug for the traceback and report it.")
         return 1
-    return 0
+    # Without standalone mode click returns the code of ctx.exit(n) instead of exiting.
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -523,7 +523,11 @@ def _telephony_of(words: Words) -> Words:
 def _utterance(seed: int, index: int, pilot_fraction: float, phases: Sequence[str]) -> Utterance:
     rng = random.Random(f"{seed}:{index}")
     phase = rng.choice(list(phases))
-    role = "pilot" if rng.random() < pilot_fraction else "controller"
+    rng.random()  # keeps the per-utterance stream as it was when roles were drawn here
+    # Roles follow a golden-ratio sequence (seeded offset) rather than independent draws, so
+    # even the 10-sample default gets its share of pilot readbacks.
+    role_offset = random.Random(f"{seed}:roles").random()
+    role = "pilot" if (index * 0.6180339887498949 + role_offset) % 1.0 < pilot_fraction else "controller"
     callsign, telephony_text = _callsign(rng)
     if role == "pilot" and ((phase == "emergency" and rng.random() < 0.7) or rng.random() < 0.2):
         chunks, commands = _pilot_call(rng, phase, callsign)

@@ -1,0 +1,161 @@
+"""``atc-whisper transcribe``: audio files to text, JSON lines, JSON or SRT."""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+
+from ..errors import ConfigError
+from .common import app_from_options, settings_options
+
+_FORMATS = ("text", "jsonl", "json", "srt")
+_ENGINES = ("auto", "ct2", "hf")
+#: Keep decoded audio between the input check and transcription up to this many samples
+#: (1 h at 16 kHz, ~230 MB); beyond it files are decoded again when their turn comes.
+_KEEP_SAMPLES = 3600 * 16_000
+
+
+def _check_inputs(files: tuple[Path, ...]) -> tuple[dict[Path, Any], float]:
+    """Decode and check every file before any model is loaded: fail fast, naming the file."""
+    from ..audio.io import check_speech, load_audio
+
+    kept: dict[Path, Any] = {}
+    total_s, total_samples = 0.0, 0
+    for path in files:
+        audio = load_audio(path)
+        check_speech(audio, path)
+        total_s += len(audio) / 16_000
+        total_samples += len(audio)
+        if total_samples <= _KEEP_SAMPLES:
+            kept[path] = audio
+    return kept, total_s
+
+
+def _check_output(output: Path | None, fmt: str, n_files: int) -> None:
+    if fmt == "srt" and n_files > 1:
+        if output is None:
+            raise ConfigError("SRT holds one recording's subtitles: give --output DIR to write one .srt per file, "
+                              "or use --format jsonl for several files.")
+        if output.exists() and not output.is_dir():
+            raise ConfigError(f"--output {output} must be a folder when several files are written as SRT.")
+    elif output is not None and output.is_dir():
+        raise ConfigError(f"--output {output} is a folder; give a file name, e.g. {output / 'transcript.txt'}.")
+
+
+def _load_callsigns(path: Path) -> list[str]:
+    from ..phraseology import load_callsigns
+
+    return list(load_callsigns(path))
+
+
+@click.command("transcribe")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-m", "--model", default=None,
+              help="Hugging Face id, local Hugging Face or CTranslate2 Whisper folder "
+                   "(default: the fine-tuned models/atc_whisper if present, else model.name).")
+@click.option("--engine", type=click.Choice(_ENGINES), default=None,
+              help="auto = CTranslate2 int8 when installed, else transformers (default: decode.engine).")
+@click.option("-f", "--format", "fmt", type=click.Choice(_FORMATS), default="text", show_default=True,
+              help="text lines, JSON lines, one JSON document, or SRT subtitles.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Write here instead of standard output (a folder for SRT with several files).")
+@click.option("--callsigns", type=click.Path(path_type=Path), default=None,
+              help="Known callsigns, one per line: used as a decoding prompt and to snap recognised "
+                   "callsigns to the nearest known one (default: decode.callsigns_file).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Where the model runs.")
+@click.option("--offline", is_flag=True, default=None, help="Never contact the Hugging Face Hub.")
+@settings_options
+def transcribe_command(files: tuple[Path, ...], model: str | None, engine: str | None, fmt: str,
+                       output: Path | None, callsigns: Path | None, device: str | None, offline: bool | None,
+                       config_file: Path | None, workspace_dir: Path | None, overrides: tuple[str, ...]) -> None:
+    """Transcribe audio FILES (wav, flac, ogg, mp3, m4a; any rate and channels).
+
+    Files longer than 30 s are cut into windows at quiet points. Every segment carries a
+    confidence (average log-probability, no-speech probability, compression ratio); doubtful
+    ones are flagged LOW CONFIDENCE. JSON output adds the parsed callsign and commands.
+    All files are checked before the model loads: one bad file stops the command before any
+    work is done.
+    """
+    app = app_from_options(config_file, workspace_dir, overrides,
+                           {"model": {"device": device, "offline": offline}, "decode": {"engine": engine}})
+    settings = app.settings
+    _check_output(output, fmt, len(files))
+    known: list[str] | None = None
+    callsign_file = callsigns
+    if callsign_file is None and settings.decode.callsigns_file:
+        # A path in the config is relative to the workspace the config belongs to.
+        callsign_file = app.workspace.root / Path(settings.decode.callsigns_file).expanduser()
+    if callsign_file is not None:
+        known = _load_callsigns(callsign_file)
+    audios, total_s = _check_inputs(files)
+
+    from ..models.resolve import default_model_name
+    from ..transcribe import load_engine
+
+    started = time.perf_counter()
+    name = model or default_model_name(settings.model.name, app.workspace)
+    loaded = load_engine(name, settings, app.workspace, engine=engine)
+    load_s = time.perf_counter() - started
+    counts = _transcribe_all(files, audios, loaded, settings, fmt, output, known, total_s, app)
+    wall_s = time.perf_counter() - started - load_s
+    rtf = wall_s / total_s if total_s else 0.0
+    click.echo(
+        f"Transcribed {len(files)} file(s), {total_s:.1f} s of audio, with {name} ({loaded.name}): "
+        f"{counts[0]} segment(s), {counts[1]} low-confidence; model load {load_s:.1f} s, "
+        f"transcription {wall_s:.1f} s (real-time factor {rtf:.2f})"
+        + (f"; written to {output}" if output else "") + ".",
+        err=True,
+    )
+
+
+def _transcribe_all(files: tuple[Path, ...], audios: dict[Path, Any], engine: Any, settings: Any, fmt: str,
+                    output: Path | None, known: list[str] | None, total_s: float, app: Any) -> tuple[int, int]:
+    from tqdm import tqdm
+
+    from ..fsutil import atomic_path
+    from ..transcribe.files import transcribe_file
+    from ..transcribe.formats import TranscriptWriter
+
+    root = click.get_current_context().find_root()
+    quiet = bool(root.meta.get("atc_whisper.quiet"))
+    per_file_srt = fmt == "srt" and len(files) > 1
+    n_segments = n_low = 0
+    with ExitStack() as stack:
+        bar = stack.enter_context(tqdm(total=round(total_s, 1), unit="s", desc="audio", file=sys.stderr,
+                                       disable=quiet or total_s <= 30.0, leave=False))
+        writer: TranscriptWriter | None = None
+        if not per_file_srt:
+            out: TextIO
+            if output is None:
+                out = sys.stdout
+            else:
+                tmp = stack.enter_context(atomic_path(output))
+                out = stack.enter_context(tmp.open("w", encoding="utf-8"))
+            writer = TranscriptWriter(out, fmt, show_file=len(files) > 1)
+        for path in files:
+            with ExitStack() as file_stack:
+                file_writer = writer
+                if file_writer is None:  # one SRT document per input file, each written atomically
+                    assert output is not None
+                    tmp_srt = file_stack.enter_context(atomic_path(output / f"{path.stem}.srt"))
+                    file_writer = TranscriptWriter(file_stack.enter_context(tmp_srt.open("w", encoding="utf-8")), "srt")
+                done_s = 0.0
+                for segment in transcribe_file(path, engine, settings, callsigns=known, audio=audios.get(path)):
+                    file_writer.write(segment)
+                    n_segments += 1
+                    n_low += int(segment.low_confidence)
+                    bar.update(round(segment.end_s - done_s, 1))
+                    done_s = segment.end_s
+                if writer is None:
+                    file_writer.close()
+        if writer is not None:
+            writer.close()
+    return n_segments, n_low
+
+
+COMMANDS = [transcribe_command]

@@ -1,0 +1,303 @@
+"""Training data for Whisper: torch datasets, the padding collator and the encoder-output cache.
+
+Two kinds of items feed the trainer:
+
+* :class:`SpeechDataset` returns log-mel ``input_features`` (always the full 30 s window,
+  exactly as at inference) and ``labels``; used when the encoder runs every step
+  (modes ``full`` and ``frozen_encoder``).
+* :class:`CachedEncoderDataset` returns the frozen encoder's output for the clip, computed
+  once by :class:`EncoderCache` and stored on disk (float16), and ``labels``; used when only
+  the decoder learns (modes ``decoder_cached`` and ``lora``). On a CPU this is what makes
+  training practical: the encoder pass over a padded 30 s window is most of a step's cost,
+  and a frozen encoder gives the same output every epoch.
+
+Labels follow what the model expects at inference: the model prepends the decoder start
+token itself, so labels hold the rest of the prompt (``<|notimestamps|>`` for English-only
+models; language, task and ``<|notimestamps|>`` for multilingual ones), then the
+reference with a leading space (Whisper's own outputs begin with a space token), then
+end-of-text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from ..audio.io import SAMPLE_RATE, load_audio
+from ..fsutil import atomic_path, sha256_file
+from ..log import get_logger
+
+log = get_logger(__name__)
+
+IGNORE_INDEX = -100  # label positions the loss skips (padding)
+
+
+@dataclass(frozen=True)
+class TrainItem:
+    """One clip to learn from: what the datasets need from a catalogue sample.
+
+    Attributes:
+        uid: Stable identifier (catalogue sample id).
+        audio_path: Absolute path of the audio file.
+        text: Reference transcript (ATC convention).
+        duration_s: Clip length in seconds.
+        sha256: Content hash of the audio file, the encoder cache key ("" = compute it).
+    """
+
+    uid: str
+    audio_path: Path
+    text: str
+    duration_s: float
+    sha256: str = ""
+
+
+def items_from_samples(samples: Sequence[Any]) -> list[TrainItem]:
+    """Turn catalogue samples (``uid, audio_path, text_norm, duration_s, sha256``) into :class:`TrainItem`."""
+    return [
+        TrainItem(
+            uid=str(getattr(s, "uid", None) or s.id),
+            audio_path=Path(s.audio_path),
+            text=str(s.text_norm),
+            duration_s=float(s.duration_s or 0.0),
+            sha256=str(getattr(s, "sha256", "") or ""),
+        )
+        for s in samples
+    ]
+
+
+class LabelEncoder:
+    """Reference text -> label ids, matching the prompt the model is given at inference."""
+
+    def __init__(self, tokenizer: Any, generation_config: Any, max_length: int = 448) -> None:
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.eos_id = int(tokenizer.eos_token_id)
+        self.prefix = self._prefix_ids(tokenizer, generation_config)
+
+    @staticmethod
+    def _prefix_ids(tokenizer: Any, generation_config: Any) -> list[int]:
+        def token_id(token: str) -> int:
+            value = tokenizer.convert_tokens_to_ids(token)
+            if value is None or value == tokenizer.unk_token_id:
+                raise ValueError(f"the tokenizer has no {token} token")
+            return int(value)
+
+        no_ts = getattr(generation_config, "no_timestamps_token_id", None)
+        no_ts = int(no_ts) if no_ts is not None else token_id("<|notimestamps|>")
+        if not getattr(generation_config, "is_multilingual", False):
+            return [no_ts]
+        lang_to_id = getattr(generation_config, "lang_to_id", None) or {}
+        task_to_id = getattr(generation_config, "task_to_id", None) or {}
+        lang = int(lang_to_id.get("<|en|>", token_id("<|en|>")))
+        task = int(task_to_id.get("transcribe", token_id("<|transcribe|>")))
+        return [lang, task, no_ts]
+
+    def __call__(self, text: str) -> list[int]:
+        """Label ids for one reference (truncated to the decoder's length, end-of-text kept)."""
+        body = self.tokenizer.encode(" " + text.strip(), add_special_tokens=False)
+        ids = [*self.prefix, *body][: self.max_length - 1]
+        return [*ids, self.eos_id]
+
+
+class SpeechDataset(Dataset[dict[str, Any]]):
+    """Clips as 30 s log-mel features plus labels (the encoder runs at every step)."""
+
+    def __init__(self, items: Sequence[TrainItem], feature_extractor: Any, labels: LabelEncoder) -> None:
+        self.items = list(items)
+        self.feature_extractor = feature_extractor
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def lengths(self) -> list[float]:
+        """Reference lengths in characters, for length-grouped batching.
+
+        The encoder input is always the 30 s window, so only the label length varies the
+        cost of a batch; the text's length predicts it better than the clip's duration.
+        """
+        return [float(len(item.text)) for item in self.items]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.items[index]
+        audio = load_audio(item.audio_path)
+        features = self.feature_extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="np").input_features[0]
+        return {"input_features": torch.from_numpy(np.asarray(features, dtype=np.float32)), "labels": self.labels(item.text)}
+
+
+class CachedEncoderDataset(Dataset[dict[str, Any]]):
+    """Clips as cached encoder outputs plus labels (only the decoder runs at each step)."""
+
+    def __init__(self, items: Sequence[TrainItem], cache_files: Sequence[Path], labels: LabelEncoder) -> None:
+        if len(items) != len(cache_files):
+            raise ValueError("one cache file per item is needed")
+        self.items = list(items)
+        self.cache_files = list(cache_files)
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def lengths(self) -> list[float]:
+        """Reference lengths in characters, for length-grouped batching.
+
+        The encoder input is always the 30 s window, so only the label length varies the
+        cost of a batch; the text's length predicts it better than the clip's duration.
+        """
+        return [float(len(item.text)) for item in self.items]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        hidden = np.load(self.cache_files[index])
+        return {"encoder_hidden": torch.from_numpy(hidden.astype(np.float32)), "labels": self.labels(self.items[index].text)}
+
+
+@dataclass
+class WhisperCollator:
+    """Stack features (or cached encoder outputs) and pad labels with -100.
+
+    The decoder start token is not added: the model shifts the labels right and prepends it.
+    Cached encoder outputs are passed as ``encoder_outputs=(hidden,)``, which the Whisper
+    forward accepts in place of running its encoder.
+    """
+
+    pad_to_multiple_of: int = 8  # tensor shapes repeat more often, which helps the CPU kernels
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        longest = max(len(f["labels"]) for f in features)
+        longest = int(math.ceil(longest / self.pad_to_multiple_of) * self.pad_to_multiple_of)
+        labels = torch.full((len(features), longest), IGNORE_INDEX, dtype=torch.long)
+        for row, f in enumerate(features):
+            labels[row, : len(f["labels"])] = torch.as_tensor(f["labels"], dtype=torch.long)
+        batch: dict[str, Any] = {"labels": labels}
+        if "encoder_hidden" in features[0]:
+            batch["encoder_outputs"] = (torch.stack([f["encoder_hidden"] for f in features]),)
+        else:
+            batch["input_features"] = torch.stack([f["input_features"] for f in features])
+        return batch
+
+
+class LengthGroupedSampler(Sampler[int]):
+    """Shuffled order in which neighbouring batches hold clips of similar length.
+
+    The order depends only on ``seed`` and the epoch (``set_epoch``), never on global RNG
+    state, so a resumed run sees exactly the same batches and every data-parallel rank draws
+    the same permutation (each then takes its own shard).
+    """
+
+    def __init__(self, lengths: Sequence[float], batch_size: int, seed: int, group_batches: int = 50) -> None:
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.group_batches = group_batches
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose order :meth:`__iter__` yields."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(len(self.lengths), generator=generator).tolist()
+        group = self.batch_size * self.group_batches
+        chunks = [order[i : i + group] for i in range(0, len(order), group)]
+        batches: list[list[int]] = []
+        for chunk in chunks:
+            chunk.sort(key=lambda i: -self.lengths[i])
+            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        # Keep the batch holding the longest clips first: memory problems show at step 1.
+        longest = max(range(len(batches)), key=lambda b: max(self.lengths[i] for i in batches[b])) if batches else 0
+        rest = [b for k, b in enumerate(batches) if k != longest]
+        perm = torch.randperm(len(rest), generator=generator).tolist()
+        ordered = ([batches[longest]] if batches else []) + [rest[k] for k in perm]
+        return iter([i for batch in ordered for i in batch])
+
+
+def encoder_fingerprint(model: Any) -> str:
+    """A short hash of the encoder's weights and input size: the cache's model key.
+
+    Content-based, so a cache never serves outputs of a different (e.g. fully fine-tuned)
+    encoder that happens to live at the same path.
+    """
+    digest = hashlib.sha256()
+    config = model.config
+    digest.update(f"{config.d_model}:{config.encoder_layers}:{config.num_mel_bins}:{config.max_source_positions}".encode())
+    encoder = model.get_encoder()
+    for name, tensor in sorted(encoder.state_dict().items()):
+        digest.update(name.encode())
+        flat = tensor.detach().reshape(-1)
+        if flat.numel() > 1_000_000:  # large tensors: a strided sample is plenty to tell encoders apart
+            flat = flat[:: max(1, flat.numel() // 65_536)]
+        digest.update(flat.to(torch.float32).cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+class EncoderCache:
+    """Encoder outputs of clips, computed once and kept on disk as float16 ``.npy`` files.
+
+    Layout: ``<root>/<encoder fingerprint>/<sha256[:2]>/<sha256>.npy``. Each file is written
+    atomically, so an interrupted caching pass resumes where it stopped and readers never
+    see half a file. The window is the standard padded 30 s one, so the decoder learns on
+    exactly the encoder states it will see at inference.
+    """
+
+    def __init__(self, root: Path, model: Any, feature_extractor: Any, *, batch_size: int = 1) -> None:
+        self.model = model
+        self.feature_extractor = feature_extractor
+        self.batch_size = batch_size
+        self.folder = Path(root) / encoder_fingerprint(model)
+
+    def path_for(self, item: TrainItem) -> Path:
+        """Cache file of ``item`` (its content hash is computed when the catalogue has none)."""
+        sha = item.sha256 or sha256_file(item.audio_path)
+        return self.folder / sha[:2] / f"{sha}.npy"
+
+    def ensure(self, items: Sequence[TrainItem], *, progress: bool = False, rank: int = 0, world_size: int = 1) -> list[Path]:
+        """Compute what is missing and return one cache file per item.
+
+        With several processes each computes its own share (``rank::world_size``); the caller
+        waits for all of them before reading.
+        """
+        paths = [self.path_for(item) for item in items]
+        todo = [(item, path) for k, (item, path) in enumerate(zip(items, paths, strict=True))
+                if k % world_size == rank and not path.exists()]
+        if not todo:
+            return paths
+        log.info("Caching encoder outputs of %d clips in %s (once; later runs reuse them).", len(todo), self.folder)
+        encoder = self.model.get_encoder()
+        device = next(encoder.parameters()).device
+        bar = None
+        if progress and rank == 0:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(todo), desc="Encoding clips", unit="clip")
+        try:
+            for start in range(0, len(todo), self.batch_size):
+                chunk = todo[start : start + self.batch_size]
+                audios = [load_audio(item.audio_path) for item, _ in chunk]
+                features = self.feature_extractor(audios, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+                with torch.inference_mode():
+                    hidden = encoder(features.to(device, dtype=next(encoder.parameters()).dtype)).last_hidden_state
+                hidden_np = hidden.to(torch.float16).cpu().numpy()
+                for (_, path), array in zip(chunk, hidden_np, strict=True):
+                    with atomic_path(path, suffix=".npy") as tmp:
+                        with open(tmp, "wb") as handle:
+                            np.save(handle, array)
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+        return paths

@@ -1,0 +1,254 @@
+"""Training: data pipeline units, and one real fine-tuning run of tiny.en shared by the checks.
+
+The shared run goes through the real CLI (``atc-whisper --profile train``) on real espeak-ng
+clips, with TensorBoard and W&B (offline) reporting; the tests then read what it left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import pstats
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomllib
+import torch
+
+from atc_whisper.data.catalogue import Catalogue
+from atc_whisper.train.callbacks import part_grad_norms, part_of, predictions_markdown
+from atc_whisper.train.dataset import (
+    IGNORE_INDEX,
+    CachedEncoderDataset,
+    EncoderCache,
+    LabelEncoder,
+    LengthGroupedSampler,
+    SpeechDataset,
+    TrainItem,
+    WhisperCollator,
+)
+from conftest import run_cli
+from train_helpers import PHRASES, make_catalogue
+
+
+@pytest.fixture(scope="module")
+def model_and_processor(tiny_en):
+    from atc_whisper.models.load import load_hf
+
+    return load_hf(tiny_en.hf_dir)
+
+
+@pytest.fixture(scope="module")
+def items(synth_clip) -> list[TrainItem]:
+    return [TrainItem(uid=str(i), audio_path=synth_clip(text), text=text, duration_s=1.0 + i)
+            for i, text in enumerate(PHRASES[:2])]
+
+
+# -- data pipeline -------------------------------------------------------------------------------
+
+
+def test_labels_match_the_inference_prompt(model_and_processor) -> None:
+    model, processor = model_and_processor
+    encoder = LabelEncoder(processor.tokenizer, model.generation_config)
+    ids = encoder("climb flight level three five zero")
+    gen = model.generation_config
+    # No decoder start token (the model prepends it); the English-only prompt's <|notimestamps|> first.
+    assert gen.decoder_start_token_id not in ids
+    assert ids[0] == gen.no_timestamps_token_id
+    assert ids[-1] == processor.tokenizer.eos_token_id
+    text = processor.tokenizer.decode(ids[1:-1])
+    assert text == " climb flight level three five zero"  # leading space, as Whisper outputs it
+    # the model's shifted decoder input is exactly the inference prompt followed by the text
+    labels = torch.tensor([ids])
+    from transformers.models.whisper.modeling_whisper import shift_tokens_right
+
+    shifted = shift_tokens_right(labels, gen.pad_token_id, gen.decoder_start_token_id)
+    assert shifted[0, :2].tolist() == [gen.decoder_start_token_id, gen.no_timestamps_token_id]
+
+
+def test_collator_pads_labels_and_stacks_features(model_and_processor, items) -> None:
+    model, processor = model_and_processor
+    labels = LabelEncoder(processor.tokenizer, model.generation_config)
+    dataset = SpeechDataset(items, processor.feature_extractor, labels)
+    batch = WhisperCollator()([dataset[0], dataset[1]])
+    assert batch["input_features"].shape == (2, 80, 3000)  # the full 30 s window, as at inference
+    lengths = [len(labels(item.text)) for item in items[:2]]
+    assert batch["labels"].shape[1] >= max(lengths) and batch["labels"].shape[1] % 8 == 0
+    for row, n in enumerate(lengths):
+        assert (batch["labels"][row, n:] == IGNORE_INDEX).all()
+        assert (batch["labels"][row, :n] != IGNORE_INDEX).all()
+
+
+def test_encoder_cache_matches_the_encoder_and_feeds_the_decoder(model_and_processor, items, tmp_path) -> None:
+    model, processor = model_and_processor
+    cache = EncoderCache(tmp_path, model, processor.feature_extractor, batch_size=2)
+    files = cache.ensure(items)
+    assert all(f.is_file() for f in files) and len({f.parent.parent for f in files}) == 1
+    stamps = [f.stat().st_mtime_ns for f in files]
+    assert cache.ensure(items) == files and [f.stat().st_mtime_ns for f in files] == stamps  # computed once
+    features = SpeechDataset(items[:1], processor.feature_extractor, LabelEncoder(processor.tokenizer, model.generation_config))
+    with torch.inference_mode():
+        direct = model.model.encoder(features[0]["input_features"][None]).last_hidden_state[0].numpy()
+    cached = np.load(files[0]).astype(np.float32)
+    assert cached.shape == direct.shape == (1500, 384)
+    assert np.abs(cached - direct).max() < 0.02 * np.abs(direct).max()  # float16 storage
+    # the decoder's loss on cached outputs equals the full model's loss on the audio
+    labels = LabelEncoder(processor.tokenizer, model.generation_config)
+    batch_cached = WhisperCollator()([CachedEncoderDataset(items[:1], files[:1], labels)[0]])
+    batch_full = WhisperCollator()([SpeechDataset(items[:1], processor.feature_extractor, labels)[0]])
+    with torch.inference_mode():
+        loss_cached = model(**batch_cached).loss.item()
+        loss_full = model(**batch_full).loss.item()
+    assert loss_cached == pytest.approx(loss_full, rel=0.02)
+
+
+def test_length_grouped_sampler_is_a_seeded_permutation() -> None:
+    lengths = [float(x) for x in np.random.default_rng(0).uniform(1, 10, 40)]
+    sampler = LengthGroupedSampler(lengths, batch_size=4, seed=7, group_batches=5)
+    first = list(sampler)
+    assert sorted(first) == list(range(40))
+    assert list(LengthGroupedSampler(lengths, batch_size=4, seed=7, group_batches=5)) == first  # same order on resume
+    sampler.set_epoch(1)
+    assert list(sampler) != first
+    # neighbours share a length range: batches are tighter than random ones
+    spread = np.mean([np.ptp([lengths[i] for i in first[k:k + 4]]) for k in range(0, 40, 4)])
+    assert spread < np.ptp(lengths) / 2
+
+
+def test_part_norms_cover_every_trainable_parameter(model_and_processor) -> None:
+    model, _ = model_and_processor
+    assert part_of("model.encoder.layers.0.fc1.weight") == "encoder"
+    assert part_of("model.decoder.embed_tokens.weight") == "embeddings"
+    assert part_of("base_model.model.model.decoder.layers.1.self_attn.q_proj.lora_A.default.weight") == "decoder"
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    norms = part_grad_norms(model)
+    model.zero_grad(set_to_none=True)
+    unique = {id(p): p for p in model.parameters()}.values()
+    total = sum(p.numel() for p in unique)
+    assert set(norms) == {"encoder", "decoder", "embeddings"}
+    assert sum(v * v for v in norms.values()) == pytest.approx(total, rel=1e-6)  # tied weights counted once
+    assert "| 1 | a \\| b | c | 50% |" in predictions_markdown([("a | b", "c", 0.5)])
+
+
+# -- one real run through the CLI, shared ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, synth_clip, tiny_en):
+    ws = make_catalogue(tmp_path_factory.mktemp("train") / "ws", synth_clip)
+    result = run_cli(
+        "--profile", "train", "-w", str(ws.root), "--model", str(tiny_en.hf_dir), "--max-steps", "4",
+        "--batch-size", "3", "--lr", "1e-4", "--no-progress",
+        "--set", "train.logging_steps=1", "--set", "train.eval_steps=2", "--set", "train.perf_interval_s=0.1",
+        "--set", 'train.report_to=["tensorboard","wandb"]', "--set", "model.threads=2",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return ws, result
+
+
+@pytest.mark.slow
+def test_train_cli_summary_and_profile(trained) -> None:
+    ws, result = trained
+    assert "Training finished: 4 steps" in result.stdout
+    assert f"tensorboard --logdir {ws.model_dir / 'logs'}" in result.stdout
+    assert "dev WER" in result.stdout
+    # one concise console line per logging step
+    assert sum(line.startswith("step ") for line in result.stderr.splitlines()) == 4
+    stats = pstats.Stats(str(ws.profile_path))
+    assert any("train_model" in func[2] for func in stats.stats)  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_loss_decreases_on_real_data(trained) -> None:
+    ws, _ = trained
+    summary = json.loads((ws.model_dir / "training_summary.json").read_text())
+    state = sorted(ws.checkpoints_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[-1]
+    history = json.loads((state / "trainer_state.json").read_text())["log_history"]
+    losses = [h["loss"] for h in history if "loss" in h]
+    assert len(losses) == 4 and losses[-1] < losses[0]
+    assert summary["steps"] == 4 and summary["mode"] == "decoder_cached"
+    assert 0.0 <= summary["metrics"]["dev_wer"] <= 1.5
+
+
+@pytest.mark.slow
+def test_tensorboard_has_loss_lr_grad_norms_perf_and_predictions(trained) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ws, _ = trained
+    (run_dir,) = [p for p in (ws.model_dir / "logs").iterdir() if p.is_dir()]
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "tensors": 0})
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    for tag in ("train/loss", "train/learning_rate", "train/grad_norm", "train/grad_norm/decoder",
+                "train/grad_norm/embeddings", "eval/loss", "eval/wer", "perf/samples_per_s", "perf/cpu_percent",
+                "perf/rss_mb", "perf/system_memory_percent", "perf/elapsed_s"):
+        assert tag in scalars, tag
+    assert "train/grad_norm/encoder" not in scalars  # frozen in decoder_cached mode: no gradient
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4]
+    text_events = events.Tensors("dev/predictions/text_summary")
+    assert len(text_events) == 2  # one table per evaluation
+    table = text_events[-1].tensor_proto.string_val[0].decode()
+    assert "| reference | hypothesis |" in table and "delta eight climb flight level two four zero" in table
+
+
+@pytest.mark.slow
+def test_saved_model_loads_in_pipeline_and_exports_to_ct2(trained, synth_clip, tmp_path) -> None:
+    from transformers import pipeline
+
+    ws, _ = trained
+    for name in ("model.safetensors", "config.json", "generation_config.json", "preprocessor_config.json",
+                 "tokenizer.json", "training_config.toml", "README.md"):
+        assert (ws.model_dir / name).is_file(), name
+    asr = pipeline("automatic-speech-recognition", model=str(ws.model_dir))
+    text = asr(str(synth_clip(PHRASES[0])))["text"].lower()
+    assert "speedbird" in text or "climb" in text
+    saved = tomllib.loads((ws.model_dir / "training_config.toml").read_text())
+    assert saved["train"]["max_steps"] == 4 and saved["train"]["learning_rate"] == pytest.approx(1e-4)
+    card = (ws.model_dir / "README.md").read_text()
+    assert "| train | 6 |" in card and "dev_wer" in card
+    export = pytest.importorskip("atc_whisper.models.export")
+    ct2_dir = export.export_ct2(ws.model_dir, ws, out_dir=tmp_path / "ct2")
+    from faster_whisper import WhisperModel
+
+    segments, _ = WhisperModel(str(ct2_dir), device="cpu", compute_type="int8").transcribe(str(synth_clip(PHRASES[0])))
+    assert "climb" in " ".join(s.text for s in segments).lower()
+
+
+@pytest.mark.slow
+def test_run_recorded_and_wandb_offline(trained) -> None:
+    ws, _ = trained
+    with Catalogue(ws.db_path, root=ws.root) as catalogue:
+        runs = catalogue.runs("train")
+    assert len(runs) == 1 and runs[0]["status"] == "completed"
+    assert Path(runs[0]["model_path"]) == ws.model_dir
+    metrics = runs[0]["metrics"] if isinstance(runs[0]["metrics"], dict) else json.loads(runs[0]["metrics"])
+    assert metrics["steps"] == 4 and "dev_wer" in metrics
+    offline_runs = list((ws.model_dir / "wandb").glob("**/offline-run-*"))
+    assert offline_runs, "no W&B offline run folder"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["lora", "full"])
+def test_other_modes_save_a_plain_whisper_model(mode, tmp_path, synth_clip, tiny_en) -> None:
+    from transformers import WhisperForConditionalGeneration
+
+    from atc_whisper.config import Settings
+    from atc_whisper.train import train_model
+
+    ws = make_catalogue(tmp_path / "ws", synth_clip, n_train=4, n_dev=1)
+    settings = Settings().replace(
+        model={"name": str(tiny_en.hf_dir), "threads": 2},
+        train={"mode": mode, "max_steps": 2, "batch_size": 1 if mode == "full" else 2, "learning_rate": 1e-4,
+               "report_to": ["none"], "logging_steps": 1},
+    )
+    result = train_model(ws, settings, progress=False)
+    assert result.mode == mode and result.steps == 2
+    saved = WhisperForConditionalGeneration.from_pretrained(ws.model_dir)  # no adapters left: a plain model
+    assert not any("lora" in name for name, _ in saved.named_parameters())
+    base = WhisperForConditionalGeneration.from_pretrained(tiny_en.hf_dir)
+    changed = {n.split(".")[1] for n, p in saved.named_parameters()
+               if not torch.equal(p, dict(base.named_parameters())[n])}
+    # lora only touches the decoder; full fine-tuning also moves the encoder
+    assert "decoder" in changed and (("encoder" in changed) == (mode == "full"))
+    assert not any(ws.cache_dir.glob("encoder/*/*/*.npy")) == (mode == "full")  # only cached modes cache

@@ -27,7 +27,7 @@ def main() -> None:
         voices = list_voices([engine])
         synthesize(TEXTS[0], voices[0].id)  # warm-up (Piper loads its model once)
         times, audio_s = [], []
-        for i in range(3):
+        for _i in range(3):
             for text in TEXTS:
                 voice = voices[int(rng.integers(len(voices)))].id
                 params = random_voice_params(voice, rng)

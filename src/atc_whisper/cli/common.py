@@ -61,10 +61,20 @@ def app_from_options(
     ctx = click.get_current_context()
     root = ctx.find_root()
     debug = bool(root.meta.get("atc_whisper.debug"))
-    log_file = workspace.log_file if log_to_file and workspace.root.exists() else None
-    setup_logging(log_file, level="DEBUG" if debug else ("WARNING" if root.meta.get("atc_whisper.quiet") else "INFO"))
+    # Only an initialised workspace gets a log file: `transcribe x.wav` in any folder must not
+    # leave atc_model_training.log behind.
+    initialised = any(p.exists() for p in (workspace.config_path, workspace.dataset_dir, workspace.model_dir))
+    app = App(settings=settings, workspace=workspace, debug=debug)
+    enable_logging(app, to_file=log_to_file and initialised)
     root.meta["atc_whisper.workspace"] = workspace
-    return App(settings=settings, workspace=workspace, debug=debug)
+    return app
+
+
+def enable_logging(app: App, to_file: bool = True) -> None:
+    """(Re)attach the console handler and, with ``to_file``, the workspace's log file."""
+    root = click.get_current_context().find_root()
+    level = "DEBUG" if app.debug else ("WARNING" if root.meta.get("atc_whisper.quiet") else "INFO")
+    setup_logging(app.workspace.log_file if to_file else None, level=level)
 
 
 def echo_error(message: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..workspace import Workspace
-from .common import app_from_options, settings_options
+from .common import app_from_options, enable_logging, settings_options
 
 
 @click.command("init")
@@ -20,7 +20,7 @@ def init_command(directory: Path | None, force: bool, config_file: Path | None, 
     workspace = Workspace.at(directory or workspace_dir)
     app = app_from_options(config_file, workspace.root, overrides, log_to_file=False)
     created = workspace.create(app.settings, overwrite_config=force)
-    app_from_options(config_file, workspace.root, overrides)  # now log into the new workspace
+    enable_logging(app)  # now log into the new workspace
     for path in created:
         click.echo(f"created {path}")
     click.echo(f"Workspace ready at {workspace.root} (settings: {workspace.config_path.name}).")

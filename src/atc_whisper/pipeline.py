@@ -187,7 +187,7 @@ def run_pipeline(
             continue
         fingerprint = fingerprints[stage]()
         if not force and state.fingerprint(stage) == fingerprint and _outputs_exist(stage, workspace):
-            log.info("stage %s: up to date, skipped", stage)
+            log.debug("stage %s: up to date, skipped", stage)
             outcomes.append(StageOutcome(stage, "skipped", 0.0, state.data.get(stage, {}).get("detail", {})))
             if on_stage:
                 on_stage(stage, "skipped")
@@ -201,10 +201,28 @@ def run_pipeline(
         # Inputs of later stages may have changed by running this one: fingerprint after the run.
         state.record(stage, fingerprints[stage](), {**detail, "seconds": round(seconds, 2)})
         outcomes.append(StageOutcome(stage, "done", seconds, detail))
-        log.info("stage %s: done in %.1f s", stage, seconds)
+        log.debug("stage %s: done in %.1f s", stage, seconds)
         if on_stage:
             on_stage(stage, "done")
     return PipelineResult(outcomes, _summary(workspace, state))
+
+
+def _examples(results_csv: Path, limit: int = 3) -> list[dict[str, str]]:
+    """A few transcripts from the evaluation (reference vs each model), for the summary."""
+    if not results_csv.exists():
+        return []
+    import csv
+
+    with results_csv.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    examples = []
+    for row in rows[:limit]:
+        example = {"audio": Path(row.get("audio", "")).name, "reference": row.get("reference", "")}
+        for label in ("base", "fine_tuned"):
+            if f"{label}_hypothesis" in row:
+                example[label] = row[f"{label}_hypothesis"]
+        examples.append(example)
+    return examples
 
 
 def _summary(workspace: Workspace, state: PipelineState) -> dict[str, Any]:
@@ -223,6 +241,7 @@ def _summary(workspace: Workspace, state: PipelineState) -> dict[str, Any]:
             summary["evaluation"] = report.get("summary", {})
         except (OSError, json.JSONDecodeError):
             pass
+    summary["examples"] = _examples(workspace.evaluation_results)
     summary["model_dir"] = str(workspace.model_dir)
     summary["evaluation_report"] = str(workspace.evaluation_report)
     summary["evaluation_results"] = str(workspace.evaluation_results)

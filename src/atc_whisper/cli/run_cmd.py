@@ -25,7 +25,7 @@ def _print_summary(summary: dict[str, Any], outcomes: list[Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(stderr=False)
+    console = Console(stderr=False, width=max(100, Console().width))
     stages = Table(title="Stages", show_edge=False)
     for col in ("stage", "status", "time"):
         stages.add_column(col)
@@ -34,9 +34,20 @@ def _print_summary(summary: dict[str, Any], outcomes: list[Any]) -> None:
         stages.add_row(_STAGE_TITLES.get(outcome.name, outcome.name), status, f"{outcome.seconds:.1f} s")
     console.print(stages)
 
+    examples = summary.get("examples") or []
+    if examples:
+        shown = Table(title="Example transcripts (test split)", show_edge=False, show_lines=True)
+        shown.add_column("audio", overflow="fold")
+        for col in ("reference", "base", "fine_tuned"):
+            if col in examples[0]:
+                shown.add_column(col.replace("_", "-"), overflow="fold")
+        for example in examples:
+            shown.add_row(*[example.get(k, "") for k in ("audio", "reference", "base", "fine_tuned") if k in example])
+        console.print(shown)
+
     table = Table(title="ATC Whisper pipeline summary", show_edge=False)
     table.add_column("")
-    table.add_column("value")
+    table.add_column("value", overflow="fold")
     samples = summary.get("samples")
     if samples:
         table.add_row("samples (train / dev / test)", f"{samples['train']} / {samples['dev']} / {samples['test']}")

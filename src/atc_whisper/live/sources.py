@@ -472,7 +472,9 @@ def resolve_device(device: str | int | None, devices: list[dict[str, Any]]) -> d
         LiveSourceError: no such device, or the name matches several (both list the devices).
     """
     if not devices:
-        raise LiveSourceError("no audio input device found; plug in a microphone or receiver, or use --file, --stdin or --url.")
+        wanted = f"audio input device {device!r} not found: " if device not in (None, "") else ""
+        raise LiveSourceError(f"{wanted}no audio input device found on this machine; plug in a microphone or "
+                              "receiver, or use --file, --stdin or --url.")
     if device is None or device == "":
         return None
     text = str(device).strip()

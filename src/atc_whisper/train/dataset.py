@@ -107,13 +107,10 @@ class LabelEncoder:
         return [*ids, self.eos_id]
 
 
-class SpeechDataset(Dataset[dict[str, Any]]):
-    """Clips as 30 s log-mel features plus labels (the encoder runs at every step)."""
+class _LabelledClips(Dataset[dict[str, Any]]):
+    """Common part of the training datasets: the items and their length for batching."""
 
-    def __init__(self, items: Sequence[TrainItem], feature_extractor: Any, labels: LabelEncoder) -> None:
-        self.items = list(items)
-        self.feature_extractor = feature_extractor
-        self.labels = labels
+    items: list[TrainItem]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -126,6 +123,15 @@ class SpeechDataset(Dataset[dict[str, Any]]):
         cost of a batch; the text's length predicts it better than the clip's duration.
         """
         return [float(len(item.text)) for item in self.items]
+
+
+class SpeechDataset(_LabelledClips):
+    """Clips as 30 s log-mel features plus labels (the encoder runs at every step)."""
+
+    def __init__(self, items: Sequence[TrainItem], feature_extractor: Any, labels: LabelEncoder) -> None:
+        self.items = list(items)
+        self.feature_extractor = feature_extractor
+        self.labels = labels
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         item = self.items[index]
@@ -134,7 +140,7 @@ class SpeechDataset(Dataset[dict[str, Any]]):
         return {"input_features": torch.from_numpy(np.asarray(features, dtype=np.float32)), "labels": self.labels(item.text)}
 
 
-class CachedEncoderDataset(Dataset[dict[str, Any]]):
+class CachedEncoderDataset(_LabelledClips):
     """Clips as cached encoder outputs plus labels (only the decoder runs at each step)."""
 
     def __init__(self, items: Sequence[TrainItem], cache_files: Sequence[Path], labels: LabelEncoder) -> None:
@@ -143,18 +149,6 @@ class CachedEncoderDataset(Dataset[dict[str, Any]]):
         self.items = list(items)
         self.cache_files = list(cache_files)
         self.labels = labels
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    @property
-    def lengths(self) -> list[float]:
-        """Reference lengths in characters, for length-grouped batching.
-
-        The encoder input is always the 30 s window, so only the label length varies the
-        cost of a batch; the text's length predicts it better than the clip's duration.
-        """
-        return [float(len(item.text)) for item in self.items]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         hidden = np.load(self.cache_files[index])

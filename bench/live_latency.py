@@ -71,11 +71,11 @@ def run_engine(engine_name: str, model: str, wav: Path, workspace, threads: int)
     import psutil
 
     from atc_whisper.config import Settings
-    from atc_whisper.live.runner import LiveSession
+    from atc_whisper.live.runner import LiveSession, live_decode_settings
     from atc_whisper.live.sources import FileSource
     from atc_whisper.transcribe import load_engine
 
-    settings = Settings().replace(model={"threads": threads, "offline": True})
+    settings = live_decode_settings(Settings().replace(model={"threads": threads, "offline": True}))
     engine = CpuTimed(load_engine(model, settings, workspace, engine=engine_name))
     engine.transcribe(__import__("numpy").zeros(16_000, dtype="float32"))  # warm-up, not counted
     engine.cpu_s.clear()

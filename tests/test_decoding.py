@@ -96,6 +96,13 @@ def test_fallback_rules_and_choice_of_attempt():
 
     result = finish(silence, decode, duration_s=2.0, latency_s=0.1, engine="hf")
     assert result.text == "" and result.low_confidence and "no_speech" in result.reasons
+
+    # The latency-minded rule (live decoding) retries runaway output only; unlikely text stays flagged.
+    live = DecodeSettings(fallback_on_low_logprob=False)
+    assert not needs_fallback(unlikely, live)
+    assert needs_fallback(looping, live) and needs_fallback(unfinished, live)
+    assert pick_best([unlikely], live) is unlikely
+    assert finish(unlikely, live, duration_s=2.0, latency_s=0.1, engine="hf").low_confidence
     result = finish(looping, decode, duration_s=2.0, latency_s=0.1, engine="hf")
     assert result.text == "climb" and result.low_confidence and "repetition" in result.reasons
     result = finish(good, decode, duration_s=2.0, latency_s=0.1, engine="hf")

@@ -226,3 +226,13 @@ def test_sigterm_flushes_and_stops_the_session(session, tiny_en, session_workspa
     assert records[0]["end_reason"] == "flush" and "land" in records[0]["text"].lower()
     assert summary.audio_s < end + 0.5
     assert signal.getsignal(signal.SIGTERM) is not live._on_signal  # handlers restored
+
+
+def test_live_decoding_retries_only_runaway_output_unless_asked():
+    from atc_whisper.config import Settings
+    from atc_whisper.live.runner import live_decode_settings
+
+    assert Settings().decode.fallback_on_low_logprob is True  # files and evaluation: the full rule
+    assert live_decode_settings(Settings()).decode.fallback_on_low_logprob is False
+    asked = Settings().replace(live={"fallback_on_low_logprob": True})
+    assert live_decode_settings(asked).decode.fallback_on_low_logprob is True

@@ -178,6 +178,10 @@ class DecodeSettings:
     temperatures: list[float] = setting(
         [0.0, 0.4, 0.8], "Temperature fallback: retried in turn when output repeats or is unlikely."
     )
+    fallback_on_low_logprob: bool = setting(
+        True, "Also retry at a higher temperature when the output is merely unlikely (not only when it loops); "
+        "costs up to one decode per temperature on hard audio.",
+    )
     compression_ratio_threshold: float = setting(2.4, "gzip compression ratio above which output counts as a loop.", gt=0.0)
     log_prob_threshold: float = setting(-1.0, "Average log-probability below which decoding is retried.")
     no_speech_threshold: float = setting(0.6, "No-speech probability above which a window counts as silence.", ge=0.0, le=1.0)
@@ -220,6 +224,10 @@ class LiveSettings:
     max_segment_s: float = setting(25.0, "A transmission longer than this is cut, s.", gt=0.0, le=30.0)
     queue_size: int = setting(64, "Transmissions waiting for the recogniser before lag is reported.", ge=1, le=100_000)
     save_audio: bool = setting(False, "Save each transmission's audio beside the transcripts.")
+    fallback_on_low_logprob: bool = setting(
+        False, "Live decoding retries at a higher temperature only when output loops, not when it is merely "
+        "unlikely: on radio audio those retries tripled latency and rarely changed the text (still flagged).",
+    )
     reconnect_max_s: float = setting(30.0, "Longest wait between stream reconnection attempts, s.", gt=0.0)
     reconnect_attempts: int = setting(
         0, "Failed reconnection attempts in a row after which a dropped stream is given up; 0 retries forever.", ge=0

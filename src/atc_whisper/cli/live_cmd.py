@@ -104,11 +104,11 @@ def _run(app: App, source: AudioSource, model: str | None, engine_name: str | No
          no_catalogue: bool, duration: float | None) -> tuple[LiveSummary, bool]:
     """Load the engine, wire the sinks and run the session; the summary is printed even on error."""
     from ..live.outputs import AudioSink, CatalogueSink, JsonlSink
-    from ..live.runner import LiveSession
+    from ..live.runner import LiveSession, live_decode_settings
     from ..live.view import ConsoleView
     from ..transcribe import load_engine
 
-    settings, workspace = app.settings, app.workspace
+    settings, workspace = live_decode_settings(app.settings), app.workspace
     model_name = model or default_model(workspace, settings.model.name)
     engine = load_engine(model_name, settings, workspace, engine=engine_name)
     jsonl_path = jsonl or workspace.live_dir / "transcripts.jsonl"

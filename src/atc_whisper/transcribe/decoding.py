@@ -171,7 +171,7 @@ def needs_fallback(attempt: Attempt, decode: DecodeSettings) -> bool:
         return False
     return (
         attempt.compression_ratio > decode.compression_ratio_threshold
-        or attempt.avg_logprob < decode.log_prob_threshold
+        or (decode.fallback_on_low_logprob and attempt.avg_logprob < decode.log_prob_threshold)
         or not attempt.finished
     )
 

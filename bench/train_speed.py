@@ -8,7 +8,8 @@
 (b) project - ``atc_whisper.train.train_model`` with the default mode for the CPU
               (``decoder_cached``: encoder outputs computed once and cached, decoder trained)
               and ``--lr`` (default 1e-4, the decoder-only rate of the first experiment);
-              evaluation and checkpoints during training are switched off, as in (a).
+              evaluation (``train.dev_evaluation = false``) and checkpoints during training are
+              switched off, as in (a).
 
 Each variant runs in its own subprocess (so peak RSS is its own), on the same catalogue, for
 the same epochs and batch size; then its final model transcribes the dev split with the same
@@ -144,7 +145,7 @@ def run_project(args: argparse.Namespace) -> dict[str, Any]:
     ws = Workspace.at(args.workspace)
     shutil.rmtree(ws.cache_dir / "encoder", ignore_errors=True)  # time the one-off caching pass too
     # No evaluation or checkpoints during training, as in (a): both are scored once at the end.
-    settings = _settings(args, learning_rate=args.lr, eval_steps=10**9, save_steps=10**9)
+    settings = _settings(args, learning_rate=args.lr, eval_steps=10**9, save_steps=10**9, dev_evaluation=False)
     out = Path(tempfile.mkdtemp(prefix="project-"))
     wall, cpu = time.monotonic(), time.process_time()
     result = train_model(ws, settings, progress=False, output_dir=out)

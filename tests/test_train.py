@@ -252,3 +252,15 @@ def test_other_modes_save_a_plain_whisper_model(mode, tmp_path, synth_clip, tiny
     # lora only touches the decoder; full fine-tuning also moves the encoder
     assert "decoder" in changed and (("encoder" in changed) == (mode == "full"))
     assert not any(ws.cache_dir.glob("encoder/*/*/*.npy")) == (mode == "full")  # only cached modes cache
+
+
+def test_dev_evaluation_switch_controls_evaluation_and_best_model(tmp_path) -> None:
+    from atc_whisper.config import Settings
+    from atc_whisper.train.setup import Plan, training_arguments
+
+    plan = Plan(model_name="m", hf_dir=tmp_path, english_only=True, mode="decoder_cached", device="cpu",
+                precision="fp32", train_samples=[object()], dev_samples=[object()], output_dir=tmp_path / "out")
+    on = training_arguments(Settings(), plan, progress=False, run_name="on")
+    assert on.eval_strategy.value == "epoch" and on.load_best_model_at_end and on.metric_for_best_model == "wer"
+    off = training_arguments(Settings().replace(train={"dev_evaluation": False}), plan, progress=False, run_name="off")
+    assert off.eval_strategy.value == "no" and not off.load_best_model_at_end

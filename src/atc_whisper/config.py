@@ -143,6 +143,10 @@ class TrainSettings:
         "auto", "Numeric precision: auto (bf16/fp16 on CUDA, fp32 on CPU), fp32, fp16, bf16.",
         choices=("auto", "fp32", "fp16", "bf16"),
     )
+    dev_evaluation: bool = setting(
+        True, "Decode the dev split at each evaluation (dev WER, predictions, best-model choice); off skips "
+        "that decoding time and keeps the last model.",
+    )
     gradient_checkpointing: bool = setting(False, "Recompute activations to save memory (slower).")
     group_by_length: bool = setting(True, "Batch clips of similar length together.")
     lora_rank: int = setting(16, "LoRA rank when mode = lora.", ge=1, le=1024)

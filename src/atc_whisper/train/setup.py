@@ -215,7 +215,7 @@ def training_arguments(settings: Settings, plan: Plan, *, progress: bool, run_na
     from transformers import Seq2SeqTrainingArguments
 
     t = settings.train
-    has_dev = bool(plan.dev_samples)
+    has_dev = bool(plan.dev_samples) and t.dev_evaluation
     report = ["wandb"] if "wandb" in t.report_to and t.wandb_mode != "disabled" else []
     return Seq2SeqTrainingArguments(
         output_dir=str(plan.checkpoints_dir),

@@ -146,3 +146,27 @@ def test_torchrun_two_processes(tmp_path, base_ws, tiny_en) -> None:
     assert len(runs) == 1 and runs[0]["status"] == "completed"
     config = runs[0]["config"] if isinstance(runs[0]["config"], dict) else json.loads(runs[0]["config"])
     assert config["world_size"] == 2
+
+
+def test_out_of_memory_gives_advice_not_a_traceback(tmp_path, base_ws, tiny_en) -> None:
+    """A real allocation failure: the process runs under an address-space limit (RLIMIT_AS)."""
+    import resource
+
+    ws = copy_workspace(base_ws, tmp_path / "ws")
+    # Measured here: 2.5-2.8 GB of address space loads torch and the model but fails the first
+    # full-fine-tuning step on 6 clips; 3.5 GB completes it.
+    limit_bytes = 2_650_000_000
+
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "atc_whisper", "train", "-w", str(ws.root), "--model", str(tiny_en.hf_dir),
+         "--mode", "full", "--batch-size", "6", "--max-steps", "1", "--no-progress", "--set", "model.threads=2",
+         "--set", "train.report_to=['none']"],
+        capture_output=True, text=True, timeout=600, preexec_fn=limit_memory,
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Error: out of memory" in result.stderr
+    assert "--batch-size" in result.stderr and "gradient_accumulation_steps" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import DataError
-from .base import CorpusItem, Skip, read_text_file
+from .base import CorpusItem, Skip, transcript_for
 
 _OFF_TALK = re.compile(r"</?OT>", re.I)
 _FOREIGN = re.compile(r"<FL>.*?</FL>", re.I | re.S)
@@ -117,12 +117,9 @@ def _from_folders(wavs: list[Path], wav_dir: Path, txt_dir: Path) -> Iterator[Co
     for wav in wavs:
         rel = wav.relative_to(wav_dir)
         txt = (txt_dir / rel).with_suffix(".txt")
-        if not txt.is_file():
-            yield Skip(str(wav), f"no transcript: {txt} is missing")
-            continue
-        text = read_text_file(txt)
+        text = transcript_for(wav, txt, f"{txt} is missing")
         if isinstance(text, Skip):
-            yield Skip(str(wav), text.reason)
+            yield text
             continue
         speaker = rel.parts[0] if len(rel.parts) > 1 else wav.stem.split("_")[0]
         yield _item(wav, wav.stem, speaker, text, {"session": rel.parts[1] if len(rel.parts) > 2 else None,

@@ -140,6 +140,20 @@ def read_text_file(path: Path) -> str | Skip:
     return text.strip()
 
 
+def transcript_for(audio: Path, txt: Path, missing: str) -> str | Skip:
+    """The transcript of ``audio`` kept in ``txt``, or a :class:`Skip` of the audio saying why not.
+
+    Args:
+        audio: The audio file the transcript belongs to (what a skip names).
+        txt: The transcript file.
+        missing: How to describe a missing transcript file to the user.
+    """
+    if not txt.is_file():
+        return Skip(str(audio), f"no transcript: {missing}")
+    text = read_text_file(txt)
+    return Skip(str(audio), text.reason) if isinstance(text, Skip) else text
+
+
 class _AudioCache:
     """Keeps the last decoded source file: corpora cut many segments from one recording."""
 

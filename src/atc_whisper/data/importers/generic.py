@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ...errors import DataError
-from .base import AUDIO_EXTENSIONS, CorpusItem, Skip, read_text_file, role_from_label
+from .base import AUDIO_EXTENSIONS, CorpusItem, Skip, role_from_label, transcript_for
 
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "audio": ("audio", "audio_path", "path", "file", "filename", "wav"),
@@ -65,12 +65,9 @@ def _folder_items(folder: Path, audio_files: list[Path]) -> Iterator[CorpusItem 
     for audio in audio_files:
         rel = audio.relative_to(folder).as_posix()
         txt = audio.with_suffix(".txt")
-        if not txt.exists():
-            yield Skip(str(audio), f"no transcript: {txt.name} is missing beside the audio file")
-            continue
-        text = read_text_file(txt)
+        text = transcript_for(audio, txt, f"{txt.name} is missing beside the audio file")
         if isinstance(text, Skip):
-            yield Skip(str(audio), text.reason)
+            yield text
             continue
         yield CorpusItem(key=rel, audio_path=audio, text_raw=text, text_clean=text, group_id=rel,
                          params={"transcript_file": str(txt)})

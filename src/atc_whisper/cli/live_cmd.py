@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import LiveSourceError
-from ..workspace import Workspace
 from .common import App, app_from_options, settings_options
 
 if TYPE_CHECKING:
@@ -16,14 +15,6 @@ if TYPE_CHECKING:
     from ..live.sources import AudioSource
 
 _PCM_FORMATS = ("s16le", "s32le", "f32le", "u8")
-
-
-def default_model(workspace: Workspace, configured: str) -> str:
-    """The fine-tuned model of the workspace when there is one, else the configured model."""
-    folder = workspace.model_dir
-    if (folder / "config.json").is_file() or (folder / "model.bin").is_file():
-        return str(folder)
-    return configured
 
 
 @click.command("live")
@@ -106,10 +97,11 @@ def _run(app: App, source: AudioSource, model: str | None, engine_name: str | No
     from ..live.outputs import AudioSink, CatalogueSink, JsonlSink
     from ..live.runner import LiveSession, live_decode_settings
     from ..live.view import ConsoleView
+    from ..models.resolve import default_model_name
     from ..transcribe import load_engine
 
     settings, workspace = live_decode_settings(app.settings), app.workspace
-    model_name = model or default_model(workspace, settings.model.name)
+    model_name = model or default_model_name(settings.model.name, workspace)
     engine = load_engine(model_name, settings, workspace, engine=engine_name)
     jsonl_path = jsonl or workspace.live_dir / "transcripts.jsonl"
     view = ConsoleView()

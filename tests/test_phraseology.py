@@ -161,3 +161,20 @@ def test_plain_sentences_sampler_is_seeded() -> None:
     many = plain_sentences(150, seed=3)
     assert len(many) == 150 and set(many) == set(PLAIN_SENTENCES)
     assert plain_sentences(0) == []
+
+
+def test_everyday_sentences_are_varied_reproducible_and_never_the_held_out_ones():
+    import re
+
+    from atc_whisper.phraseology import PLAIN_SENTENCES, normalize_atc, parse_atc
+    from atc_whisper.phraseology.everyday import everyday_sentences
+
+    sentences = everyday_sentences(2000, seed=3)
+    assert sentences == everyday_sentences(2000, seed=3)
+    assert sentences != everyday_sentences(2000, seed=4)
+    assert len(set(sentences)) > 1900  # composed, not a short list cycling
+    assert not set(sentences) & set(PLAIN_SENTENCES)  # the forgetting check stays held out
+    for s in sentences[:300]:
+        assert not re.search(r"\d", s) and s[0].isupper() and s[-1] in ".?"
+        parsed = parse_atc(normalize_atc(s))
+        assert parsed.callsign is None and not parsed.commands, s  # nothing ATC about them

@@ -168,3 +168,29 @@ def test_ctrl_c_and_kill_minus_nine_then_resume(workspace, run_cli):
     assert {s.text_norm for s in samples} == expected
     assert _wav_files(workspace) == {s.audio_path.resolve() for s in samples}  # no orphan or half-written file
     assert not [p for d in (workspace.synthetic_dir, workspace.augmented_dir) for p in d.iterdir() if p.name.startswith(".")]
+
+
+def test_everyday_sentences_are_mixed_into_training_only(workspace):
+    from atc_whisper.data.prepare import EVERYDAY_PHASE, everyday_slots
+    from atc_whisper.phraseology.everyday import everyday_sentence
+
+    settings = _settings(samples=8, engines=["espeak"], augmented_per_sample=0, plain_fraction=0.5,
+                         dev_fraction=0.3, test_fraction=0.3)
+    slots = everyday_slots(8, 42, 0.5)
+    assert 0 < len(slots) < 8
+    prepare_dataset(workspace, settings, progress=False)
+    utterances = generate_utterances(8, 42, pilot_fraction=0.4)
+    with Catalogue(workspace.db_path) as cat:
+        samples = sorted(cat.samples(), key=lambda s: s.uid)
+    assert len(samples) == 8
+    for index, sample in enumerate(samples):
+        if index in slots:
+            sentence = everyday_sentence(42, index)
+            assert (sample.text_raw, sample.text_norm) == (sentence, sentence)  # written as people write
+            assert (sample.split, sample.phase, sample.role) == ("train", EVERYDAY_PHASE, None)
+            assert not sample.meaning["callsign"] and sample.meaning["commands"] == []
+        else:
+            assert sample.text_norm == utterances[index].reference and sample.phase != EVERYDAY_PHASE
+    assert {s.split for i, s in enumerate(samples) if i not in slots} - {"train"}  # ATC still reaches dev/test
+    # Off means off: the same slots hold ATC transmissions again.
+    assert everyday_slots(8, 42, 0.0) == set()

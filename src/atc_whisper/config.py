@@ -77,6 +77,10 @@ class DataSettings:
     )
     keep_clean: bool = setting(True, "Also catalogue the clean (studio) TTS clip of each utterance.")
     pilot_fraction: float = setting(0.4, "Share of utterances that are pilot readbacks.", ge=0.0, le=1.0)
+    plain_fraction: float = setting(
+        0.1, "Share of synthetic utterances that are everyday (non-ATC) English sentences, training split only: "
+        "rehearsal that keeps the tuned model from forgetting ordinary speech.", ge=0.0, le=0.5,
+    )
     dev_fraction: float = setting(0.1, "Share of utterance groups assigned to the dev split.", ge=0.0, le=0.5)
     test_fraction: float = setting(0.1, "Share of utterance groups assigned to the test split.", ge=0.0, le=0.5)
     test_voices: list[str] = setting(
@@ -226,6 +230,11 @@ class LiveSettings:
     speech_pad_ms: int = setting(200, "Audio kept before and after each transmission, ms.", ge=0, le=5_000)
     min_speech_ms: int = setting(250, "Shorter bursts are ignored (squelch clicks), ms.", ge=0, le=10_000)
     max_segment_s: float = setting(25.0, "A transmission longer than this is cut, s.", gt=0.0, le=30.0)
+    speculative: bool = setting(
+        True, "Start decoding a transmission once a pause reaches speech_pad_ms instead of waiting for "
+        "min_silence_ms to confirm its end; the transcript is used if the pause is confirmed and discarded if "
+        "speech resumes (cuts latency by up to min_silence_ms - speech_pad_ms for a wasted decode now and then).",
+    )
     queue_size: int = setting(64, "Transmissions waiting for the recogniser before lag is reported.", ge=1, le=100_000)
     save_audio: bool = setting(False, "Save each transmission's audio beside the transcripts.")
     fallback_on_low_logprob: bool = setting(

@@ -11,6 +11,11 @@ group; its split is fixed the first time it is catalogued (by its position in th
 sequence); test utterances are spoken by a held-out test voice with probability
 ``data.test_voice_share``, train/dev utterances never are.
 
+Rehearsal: a share ``data.plain_fraction`` of the generator's slots holds an everyday English
+sentence (:mod:`atc_whisper.phraseology.everyday`, phase ``"everyday"``, no role or callsign)
+instead of a transmission. Those go to the training split only, so fine-tuning keeps seeing
+ordinary speech written the ordinary way and the test split stays pure ATC.
+
 Resumable and additive: every sample's uid is derived from the seed, the utterance's
 position and its text, and its row is inserted only after its files are complete (one
 transaction per utterance). Re-running after Ctrl-C or ``kill -9`` re-makes files that have no
@@ -117,6 +122,39 @@ def _stale_uids(existing: set[str], seed: int, index: int, clean_uid: str) -> li
     return sorted(u for u in existing if u.startswith(prefix) and not u.startswith(clean_uid))
 
 
+EVERYDAY_PHASE = "everyday"
+
+
+@dataclasses.dataclass(frozen=True)
+class EverydayUtterance:
+    """A plain English sentence mixed into the synthetic data (``data.plain_fraction``)."""
+
+    uid: str
+    text: str
+    reference: str
+    role: None = None
+    phase: str = EVERYDAY_PHASE
+    callsign: str = ""
+    commands: tuple[Any, ...] = ()
+
+    @classmethod
+    def make(cls, seed: int, index: int) -> EverydayUtterance:
+        from ..phraseology.everyday import everyday_sentence
+
+        text = everyday_sentence(seed, index)
+        return cls(uid=f"s{seed}-{index:06d}", text=text, reference=text)
+
+
+def everyday_slots(n: int, seed: int, fraction: float) -> set[int]:
+    """Generator slots (indices below ``n``) that hold an everyday sentence instead of ATC speech.
+
+    Drawn per slot from (seed, index), so growing ``data.samples`` keeps earlier slots as they were.
+    """
+    if fraction <= 0.0:
+        return set()
+    return {i for i in range(n) if np.random.default_rng([seed, i, 7_777]).random() < fraction}
+
+
 def group_of(reference: str) -> str:
     """Leakage group of a synthetic utterance: its reference text."""
     return "text:" + hashlib.sha1(reference.encode("utf-8")).hexdigest()[:16]
@@ -201,7 +239,10 @@ def prepare_dataset(workspace: Workspace, settings: Settings, *, progress: bool 
     if not data.keep_clean and data.augmented_per_sample == 0:
         raise DataError("nothing to prepare: data.keep_clean is false and data.augmented_per_sample is 0; "
                         "keep the clean clips or ask for at least one radio variant.")
-    utterances = generate_utterances(data.samples, data.seed, pilot_fraction=data.pilot_fraction)
+    utterances: list[Any] = list(generate_utterances(data.samples, data.seed, pilot_fraction=data.pilot_fraction))
+    everyday = everyday_slots(len(utterances), data.seed, data.plain_fraction)
+    for index in everyday:
+        utterances[index] = EverydayUtterance.make(data.seed, index)
     plan = VoicePlan(list(data.engines), list(data.test_voices), data.test_voice_share)
     channel = None
     if data.augmented_per_sample > 0:
@@ -218,6 +259,8 @@ def prepare_dataset(workspace: Workspace, settings: Settings, *, progress: bool 
         known_groups = _existing_group_splits(catalogue)
         groups = [group_of(u.reference) for u in utterances]
         planned = group_splits(groups, data.dev_fraction, data.test_fraction)
+        # Everyday sentences are rehearsal material: training only, never scored as ATC.
+        planned = ["train" if i in everyday else p for i, p in enumerate(planned)]
         # A group already catalogued keeps its split (earlier runs, other seeds): no leakage.
         splits = [known_groups.get(g, s) for g, s in zip(groups, planned, strict=True)]
         run_id = catalogue.start_run("prepare", {"data": settings.to_dict()["data"],

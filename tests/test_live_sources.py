@@ -236,3 +236,48 @@ def test_live_decoding_retries_only_runaway_output_unless_asked():
     assert live_decode_settings(Settings()).decode.fallback_on_low_logprob is False
     asked = Settings().replace(live={"fallback_on_low_logprob": True})
     assert live_decode_settings(asked).decode.fallback_on_low_logprob is True
+
+
+class CountingEngine:
+    """The real engine, counting what it is asked to decode."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.calls: list[int] = []
+
+    def transcribe(self, audio, *, prompt=None):
+        self.calls.append(len(audio))
+        return self.engine.transcribe(audio, prompt=prompt)
+
+
+@pytest.mark.parametrize("speculative", [True, False])
+def test_closing_pause_is_decoded_early_and_used_once(tiny_en, session_workspace, tmp_path, speculative):
+    """With speculation the transcript is ready when the pause is confirmed; a breath inside a
+    transmission costs one discarded decode and never a transcript of its own."""
+    import json
+
+    from atc_whisper.transcribe import load_engine
+
+    texts = ["turn left heading two seven zero", "and descend flight level one two zero", "contact tower"]
+    paused = synthetic_session(texts, gaps_s=[0.15, 2.0], noise_dbfs=-45.0, seed=5)
+    settings = Settings().replace(live={"speculative": speculative})
+    engine = CountingEngine(load_engine(tiny_en.hf_dir, settings, session_workspace, engine="ct2"))
+    source = FileSource(paused.write_wav(tmp_path / "s.wav"), realtime=True)
+    source.open()
+    jsonl = tmp_path / "t.jsonl"
+    summary = LiveSession(source, engine, settings, [JsonlSink(jsonl)]).run(handle_signals=False)
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert summary.transmissions == len(records) == 2
+    assert "left" in records[0]["text"].lower() and "level" in records[0]["text"].lower()  # both halves
+    assert "tower" in records[1]["text"].lower()
+    # Each transmission's transcript came from exactly one decode of its final audio.
+    assert len(engine.calls) == summary.transmissions + summary.speculative_wasted
+    if speculative:
+        assert summary.speculative_hits == 2 and summary.speculative_wasted >= 1
+        # Ready before the pause was confirmed: latency below the VAD close delay plus decoding.
+        close_delay = (settings.live.min_silence_ms - settings.live.speech_pad_ms) / 1000
+        assert all(r["latency_s"] < close_delay + r["decode_s"] for r in records)
+    else:
+        assert summary.speculative_hits == summary.speculative_wasted == 0
+        close_delay = (settings.live.min_silence_ms - settings.live.speech_pad_ms) / 1000
+        assert all(r["latency_s"] >= close_delay - 0.05 for r in records)

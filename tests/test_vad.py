@@ -129,3 +129,50 @@ def test_energy_vad_learns_the_noise_floor():
 def test_unknown_vad_names_the_choices():
     with pytest.raises(ConfigError, match="silero, energy"):
         load_vad("webrtc")
+
+
+# -- speculation: the closing pause is decoded before it is confirmed --------------------------
+
+PAUSED = ["turn left heading two seven zero", "and descend flight level one two zero", "contact tower"]
+
+
+@pytest.fixture(scope="module")
+def paused_session():
+    # A breath inside the first transmission (0.15 s gap + espeak's own trailing silence: about
+    # 0.4 s without speech): longer than speech_pad_ms (200), shorter than min_silence_ms (600),
+    # so it is offered early but must not end the transmission.
+    return synthetic_session(PAUSED, gaps_s=[0.15, 2.0], noise_dbfs=-45.0, seed=5)
+
+
+def segment_with_tentatives(audio: np.ndarray, speculative: bool):
+    seg = Segmenter(load_vad("silero"), LiveSettings(), speculative=speculative)
+    finals, tentatives = [], []
+    for start in range(0, len(audio), 512):
+        finals += seg.feed(Chunk(audio[start:start + 512], start, 0.0))
+        t = seg.take_tentative()
+        if t is not None:
+            tentatives.append((t, len(finals)))
+    finals += seg.flush()
+    return finals, tentatives
+
+
+def test_tentative_transmissions_match_their_confirmation(paused_session):
+    finals, tentatives = segment_with_tentatives(paused_session.audio, speculative=True)
+    plain, none = segment_with_tentatives(paused_session.audio, speculative=False)
+    assert none == []
+    # Speculation changes nothing about the confirmed transmissions.
+    assert [(t.start_s, t.end_s) for t in finals] == [(t.start_s, t.end_s) for t in plain]
+    assert len(finals) == 2  # the breath did not split the first transmission
+    keys = {t.key: t for t in finals}
+    used = [t for t, _ in tentatives if t.key in keys]
+    wasted = [t for t, _ in tentatives if t.key not in keys]
+    # Every transmission that ended in silence was offered before it was confirmed,
+    # with exactly the samples it was confirmed with.
+    assert sorted(t.index for t in used) == [t.index for t in finals if t.reason == "silence"]
+    for t, finals_before in tentatives:
+        assert t.tentative and finals_before == t.index  # offered before its confirmation
+        if t.key in keys:
+            assert np.array_equal(t.audio, keys[t.key].audio)
+    # The breath was offered too, as a shorter segment that ended up not being used.
+    assert len(wasted) >= 1
+    assert all(w.index == 0 and w.end_s < finals[0].end_s - 1.0 for w in wasted)

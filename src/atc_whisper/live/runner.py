@@ -134,6 +134,9 @@ class LiveSummary:
     decode_s: list[float] = field(default_factory=list)
     max_behind: int = 0
     max_wait_s: float = 0.0
+    speculative_hits: int = 0  # transcripts decoded early, during the pause, and used
+    speculative_wasted: int = 0  # early decodes thrown away because speech resumed
+    wasted_decode_s: float = 0.0
     wall_s: float = 0.0
     interrupted: bool = False
     untranscribed: int = 0
@@ -153,8 +156,8 @@ class LiveSummary:
 
     @property
     def real_time_factor(self) -> float:
-        """Decoding time over stream audio time (below 1: keeps up)."""
-        return sum(self.decode_s) / self.audio_s if self.audio_s else 0.0
+        """Decoding time (wasted early decodes included) over stream audio time (below 1: keeps up)."""
+        return (sum(self.decode_s) + self.wasted_decode_s) / self.audio_s if self.audio_s else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -163,6 +166,7 @@ class LiveSummary:
             "mean_latency_s": round(self.mean_latency_s, 3), "p50_latency_s": round(self.p50_latency_s, 3),
             "p95_latency_s": round(self.p95_latency_s, 3), "max_behind": self.max_behind,
             "max_wait_s": round(self.max_wait_s, 3), "real_time_factor": round(self.real_time_factor, 4),
+            "speculative_hits": self.speculative_hits, "speculative_wasted": self.speculative_wasted,
             "wall_s": round(self.wall_s, 3), "interrupted": self.interrupted, "untranscribed": self.untranscribed,
             "error": self.error,
         }
@@ -207,17 +211,23 @@ class LagQueue:
             self._cond.notify_all()
 
     def drain(self) -> list[Transmission]:
-        """Remove and return everything waiting (used when the user insists on quitting)."""
+        """Remove everything waiting and return the confirmed transmissions among it (used when
+        the user insists on quitting)."""
         with self._cond:
-            items = list(self._items)
+            items = [t for t in self._items if not t.tentative]
             self._items.clear()
             return items
 
+    def empty(self) -> bool:
+        """Nothing waiting."""
+        with self._cond:
+            return not self._items
+
     @property
     def behind(self) -> int:
-        """Transmissions waiting."""
+        """Confirmed transmissions waiting (early, tentative ones are not counted)."""
         with self._cond:
-            return len(self._items)
+            return sum(1 for t in self._items if not t.tentative)
 
     @property
     def overflowing(self) -> bool:
@@ -227,7 +237,7 @@ class LagQueue:
     def pending_audio_s(self) -> float:
         """Audio seconds waiting."""
         with self._cond:
-            return sum(t.duration_s for t in self._items)
+            return sum(t.duration_s for t in self._items if not t.tentative)
 
 
 def _iso(wall: float) -> str:
@@ -305,6 +315,7 @@ class LiveSession:
         self._last_lag_report = 0.0
         self._abort = threading.Event()
         self._signals = 0
+        self._early: tuple[tuple[int, int, int], Any] | None = None  # (key, transcript) of a tentative
 
     # -- control ----------------------------------------------------------------------------
     def stop(self) -> None:
@@ -346,8 +357,11 @@ class LiveSession:
                     if self._abandon_capture:
                         return
                     done = self.segmenter.feed(chunk)
+                    tentative = self.segmenter.take_tentative()
                 for t in done:
                     self._enqueue(t)
+                if tentative is not None:
+                    self.queue.put(tentative)
                 if limit is not None and self.source.position >= limit:
                     break
         except BaseException as exc:  # re-raised by run() in the calling thread
@@ -379,17 +393,40 @@ class LiveSession:
                 if transmission is None:
                     return
                 if self._abort.is_set():
-                    self.summary.untranscribed += 1 + len(self.queue.drain())
+                    self.summary.untranscribed += int(not transmission.tentative) + len(self.queue.drain())
                     continue
-                self._handle(transmission)
+                if transmission.tentative:
+                    self._speculate(transmission)
+                else:
+                    self._handle(transmission)
         except BaseException as exc:  # re-raised by run()
             self._errors.append(exc)
             self.source.stop()
             self.summary.untranscribed += len(self.queue.drain())
 
+    def _speculate(self, t: Transmission) -> None:
+        """Decode a tentative transmission early, unless something newer is already waiting
+        (its confirmation, or a later tentative: decoding this one would only delay that)."""
+        if not self.queue.empty():
+            return
+        if self._early is not None:  # superseded before it was used: speech resumed
+            self._waste(self._early[1])
+        self._early = (t.key, self.engine.transcribe(t.audio))
+
+    def _waste(self, result: Any) -> None:
+        self.summary.speculative_wasted += 1
+        self.summary.wasted_decode_s += float(result.latency_s)
+
     def _handle(self, t: Transmission) -> None:
         began = self.clock()
-        result = self.engine.transcribe(t.audio)
+        early, self._early = self._early, None
+        if early is not None and early[0] == t.key:
+            result = early[1]
+            self.summary.speculative_hits += 1
+        else:
+            if early is not None:
+                self._waste(early[1])
+            result = self.engine.transcribe(t.audio)
         ready = self.clock()
         callsign, commands = self._parse(result.text)
         record = LiveRecord(
@@ -456,6 +493,9 @@ class LiveSession:
                 self.source.close()
                 self._close_sinks()
         s = self.summary
+        if self._early is not None:  # the stream ended during a pause that was not confirmed
+            self._waste(self._early[1])
+            self._early = None
         s.audio_s = self.source.position / 16_000
         s.ignored_bursts = self.segmenter.ignored_bursts
         s.breaks = self.source.breaks

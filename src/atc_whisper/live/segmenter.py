@@ -12,6 +12,12 @@ arrive, asks a voice detector (:mod:`atc_whisper.audio.vad`) for one speech prob
 * bursts shorter than ``min_speech_ms`` (squelch clicks, key-ups) are dropped;
 * a transmission reaching ``max_segment_s`` is cut there and continues in the next one.
 
+Speculation (``live.speculative``): once a pause has lasted ``speech_pad_ms`` the padded
+segment that would be emitted if the pause turns out to be the end is already complete, so
+:meth:`Segmenter.take_tentative` offers it then, ``min_silence_ms - speech_pad_ms`` before the
+pause is confirmed. The recogniser may decode it early; when the transmission is confirmed
+with the same samples the early transcript is used, and when speech resumes it is discarded.
+
 Positions are stream samples counted by the source, so segment times are sample-accurate
 whatever the wall clock did. A chunk flagged ``discontinuity`` (a network stream that
 dropped and reconnected) first flushes the transmission in progress, as it was cut.
@@ -46,6 +52,9 @@ class Transmission:
         reason: Why it ended: "silence", "max_length", "flush" (end of input / interrupt)
             or "break" (the stream dropped).
         speech_s: Duration of detected speech, without padding, seconds.
+        tentative: Offered early by :meth:`Segmenter.take_tentative`, not yet confirmed.
+        start_sample: Stream sample of the first sample (the key that matches a tentative
+            transmission with the confirmed one).
     """
 
     index: int
@@ -57,6 +66,13 @@ class Transmission:
     closed_wall: float
     reason: str
     speech_s: float
+    tentative: bool = False
+    start_sample: int = 0
+
+    @property
+    def key(self) -> tuple[int, int, int]:
+        """(index, first sample, sample count): equal for a tentative and its confirmation."""
+        return (self.index, self.start_sample, len(self.audio))
 
     @property
     def duration_s(self) -> float:
@@ -85,7 +101,8 @@ class Segmenter:
         clock: Returns "now" as Unix seconds; stamps ``closed_wall`` (tests may pin it).
     """
 
-    def __init__(self, vad: VoiceDetector, settings: LiveSettings, clock: object = None) -> None:
+    def __init__(self, vad: VoiceDetector, settings: LiveSettings, clock: object = None,
+                 *, speculative: bool | None = None) -> None:
         import time
 
         self.vad = vad
@@ -113,6 +130,9 @@ class Segmenter:
         self.index = 0
         self.ignored_bursts = 0  # bursts shorter than min_speech_ms
         self.speech_frames = 0
+        self.speculative = settings.speculative if speculative is None else speculative
+        self._tentative: Transmission | None = None
+        self._offered_for: int | None = None  # the silence start a tentative was offered for
 
     # -- public ---------------------------------------------------------------------------
     def feed(self, chunk: Chunk) -> list[Transmission]:
@@ -153,6 +173,18 @@ class Segmenter:
         self._waiting.clear()
         return [t for t in out if t is not None]
 
+    def take_tentative(self) -> Transmission | None:
+        """The transmission as it would be if the current pause ends it (once per pause), or None.
+
+        Only offered while ``speculative`` is on, once the pause has lasted ``speech_pad_ms``
+        (its padded audio is complete) and before it is confirmed or broken by speech.
+        """
+        tentative, self._tentative = self._tentative, None
+        if (tentative is None or not self._triggered or self._silence_start is None
+                or self._offered_for != self._silence_start or tentative.index != self.index):
+            return None
+        return tentative
+
     @property
     def in_speech(self) -> bool:
         """Whether a transmission is in progress."""
@@ -166,6 +198,7 @@ class Segmenter:
         if prob >= self.threshold:
             self.speech_frames += 1
             self._silence_start = None
+            self._tentative = None
             if not self._triggered:
                 self._triggered = True
                 self._speech_start = frame.start
@@ -174,6 +207,13 @@ class Segmenter:
                 self._silence_start = frame.start
             if frame.end - self._silence_start >= self.min_silence:
                 self._close(self._silence_start, "silence")
+            elif (self.speculative and self._offered_for != self._silence_start
+                  and frame.end - self._silence_start >= self.pad
+                  and self._silence_start - self._speech_start >= self.min_speech):
+                self._offered_for = self._silence_start
+                end = self._silence_start + self.pad
+                self._tentative = self._build(self._segment_start(self._speech_start), self._speech_start,
+                                              self._silence_start, end, "silence", self.index, tentative=True)
         if self._triggered and frame.end - self._segment_start(self._speech_start) >= self.max_segment:
             if self._silence_start is not None:
                 self._close(self._silence_start, "silence")
@@ -207,6 +247,13 @@ class Segmenter:
         return max(speech_start - self.pad, self._prev_end, floor)
 
     def _emit(self, start: int, speech_start: int, speech_end: int, end: int, reason: str) -> Transmission | None:
+        transmission = self._build(start, speech_start, speech_end, end, reason, self.index)
+        if transmission is not None:
+            self.index += 1
+        return transmission
+
+    def _build(self, start: int, speech_start: int, speech_end: int, end: int, reason: str, index: int,
+               *, tentative: bool = False) -> Transmission | None:
         end = min(end, self.position)
         if end <= start:
             return None
@@ -222,8 +269,8 @@ class Segmenter:
             end_wall = f.wall
         audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
         now = self._clock()
-        transmission = Transmission(
-            index=self.index,
+        return Transmission(
+            index=index,
             start_s=start / SAMPLE_RATE,
             end_s=(start + len(audio)) / SAMPLE_RATE,
             wall_start=wall_start if wall_start is not None else now,
@@ -232,9 +279,9 @@ class Segmenter:
             closed_wall=now,
             reason=reason,
             speech_s=(min(speech_end, end) - speech_start) / SAMPLE_RATE,
+            tentative=tentative,
+            start_sample=start,
         )
-        self.index += 1
-        return transmission
 
     def _trim(self) -> None:
         """Drop retained frames that no transmission can still need."""

@@ -76,6 +76,8 @@ class ConsoleView:
                 f"{s.audio_s:.1f} s of audio ({hours:.3f} h); latency mean {s.mean_latency_s:.2f} s, "
                 f"p95 {s.p95_latency_s:.2f} s; real-time factor {s.real_time_factor:.3f}; "
                 f"max lag {s.max_behind} transmissions / {s.max_wait_s:.1f} s")
+        if s.speculative_hits or s.speculative_wasted:
+            line += f"; {s.speculative_hits} decoded during the closing pause ({s.speculative_wasted} early decodes discarded)"
         if s.ignored_bursts:
             line += f"; {s.ignored_bursts} short bursts ignored"
         if s.breaks:

@@ -138,6 +138,28 @@ def test_ct2_batches_bounds_and_catches_loops(engines, synth_clip):
     assert result.low_confidence and "repetition" in result.reasons
 
 
+def test_ct2_fallback_reuses_the_encoder_output(engines, synth_clip):
+    """A retry at a higher temperature decodes again but does not encode again (live latency),
+    unless only part of a batch needs it."""
+    from atc_whisper.audio.io import load_audio
+    from atc_whisper.config import DecodeSettings
+    from atc_whisper.transcribe.engines import CT2Engine
+
+    # Retry only runaway output (as live mode does), so that the clean clip is decoded once.
+    engine = CT2Engine(engines["ct2"].model_dir, DecodeSettings(fallback_on_low_logprob=False), threads=1)
+    encoded: list[int] = []
+    real_encode = engine.model.encode
+    engine.model.encode = lambda features: (encoded.append(len(features)), real_encode(features))[1]
+    loop = load_audio(synth_clip(" ".join(["climb"] * 16)))
+    result = engine.transcribe(loop)
+    assert result.temperature > 0.0 and encoded == [1]  # retried on the same encoder output
+    encoded.clear()
+    tower = load_audio(synth_clip(TOWER))
+    batch = engine.transcribe_batch([tower, loop])
+    assert batch[0].temperature == 0.0 and batch[1].temperature > 0.0
+    assert encoded[:2] == [2, 1]  # the retry encodes only the clip that needs it
+
+
 def test_split_windows_cut_in_pauses():
     rng = np.random.default_rng(0)
     speech = lambda s: rng.standard_normal(int(s * SR)).astype(np.float32) * 0.3  # noqa: E731

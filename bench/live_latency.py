@@ -22,7 +22,7 @@ Figures:
 
 Target on the reference 2-core machine with whisper tiny.en: p95 latency <= 1.0 s, RTF <= 0.15.
 
-    python bench/live_latency.py                      # 10 transmissions: ct2, hf, ct2 baseline
+    python bench/live_latency.py                      # 20 transmissions: ct2, hf, ct2 baseline
     python bench/live_latency.py --transmissions 4 --engines ct2 --no-baseline
 """
 
@@ -115,7 +115,7 @@ def run_engine(engine_name: str, model: str, wav: Path, workspace, threads: int,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--transmissions", type=int, default=10)
+    parser.add_argument("--transmissions", type=int, default=20)
     parser.add_argument("--engines", default="ct2,hf", help="comma-separated: ct2, hf")
     parser.add_argument("--model", default="openai/whisper-tiny.en")
     parser.add_argument("--workspace", type=Path, default=None, help="reuse a workspace's model caches")

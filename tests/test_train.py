@@ -142,6 +142,7 @@ def trained(tmp_path_factory, synth_clip, tiny_en):
         "--batch-size", "3", "--lr", "1e-4", "--no-progress",
         "--set", "train.logging_steps=1", "--set", "train.eval_steps=2", "--set", "train.perf_interval_s=0.1",
         "--set", 'train.report_to=["tensorboard","wandb"]', "--set", "model.threads=2",
+        "--set", "train.base_blend=0.1", "--set", "train.base_blend_embeddings=0.7",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return ws, result
@@ -168,6 +169,9 @@ def test_loss_decreases_on_real_data(trained) -> None:
     losses = [h["loss"] for h in history if "loss" in h]
     assert len(losses) == 4 and losses[-1] < losses[0]
     assert summary["steps"] == 4 and summary["mode"] == "decoder_cached"
+    blend = summary["base_blend"]  # the pretrained weights blended back on save, as asked
+    assert (blend["share"], blend["embedding_share"]) == (0.1, 0.7)
+    assert blend["embeddings"] == 1 and blend["other"] > 0
     assert 0.0 <= summary["metrics"]["dev_wer"] <= 1.5
 
 

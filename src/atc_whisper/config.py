@@ -151,6 +151,16 @@ class TrainSettings:
         True, "Decode the dev split at each evaluation (dev WER, predictions, best-model choice); off skips "
         "that decoding time and keeps the last model.",
     )
+    base_blend: float = setting(
+        0.0, "Share of the pretrained weights blended back into the tuned ones when the model is saved "
+        "(weight-space ensembling, as WiSE-FT): trades some ATC accuracy for ordinary speech; 0 keeps the "
+        "tuned weights. See the README for measured trade-offs (0.1 with 0.7 for the embeddings).",
+        ge=0.0, le=1.0,
+    )
+    base_blend_embeddings: float = setting(
+        0.0, "The same share for the token embeddings (tied to the output layer), where a tuned model learns "
+        "to prefer ATC words in every context.", ge=0.0, le=1.0,
+    )
     gradient_checkpointing: bool = setting(False, "Recompute activations to save memory (slower).")
     group_by_length: bool = setting(True, "Batch clips of similar length together.")
     lora_rank: int = setting(16, "LoRA rank when mode = lora.", ge=1, le=1024)

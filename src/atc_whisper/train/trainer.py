@@ -35,6 +35,7 @@ from ..errors import TrainingError
 from ..log import get_logger
 from ..workspace import Workspace
 from .api import TrainResult
+from .blend import blend_saved
 from .callbacks import MonitoringCallback, StopOnSignal
 from .dataset import (
     CachedEncoderDataset,
@@ -216,6 +217,9 @@ def _save_final(trainer: AtcTrainer, processor: Any, plan: Plan, settings: Setti
     model = trainer.accelerator.unwrap_model(trainer.model)
     if hasattr(model, "merge_and_unload"):  # LoRA: a plain Whisper model, adapters folded in
         model = model.merge_and_unload()
+    t = settings.train
+    summary["base_blend"] = {"share": t.base_blend, "embedding_share": t.base_blend_embeddings,
+                             **blend_saved(model, plan.hf_dir, share=t.base_blend, embedding_share=t.base_blend_embeddings)}
     model.config.use_cache = True
     plan.output_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".model.", dir=plan.output_dir))

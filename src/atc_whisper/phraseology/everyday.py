@@ -79,6 +79,9 @@ _ACTIVITIES = (
 )
 
 
+_HELD_OUT = frozenset(PLAIN_SENTENCES)
+
+
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -114,10 +117,9 @@ def everyday_sentence(seed: int, index: int) -> str:
     Never one of the evaluation sentences (:data:`PLAIN_SENTENCES`).
     """
     rng = random.Random(f"everyday:{seed}:{index}")
-    held_out = set(PLAIN_SENTENCES)
     while True:
         sentence = _one(rng)
-        if sentence not in held_out:
+        if sentence not in _HELD_OUT:
             return sentence
 
 

@@ -79,6 +79,38 @@ def test_collator_pads_labels_and_stacks_features(model_and_processor, items) ->
         assert (batch["labels"][row, :n] != IGNORE_INDEX).all()
 
 
+def test_distillation_loss_measures_drift_from_the_teacher_on_rehearsal_rows_only(model_and_processor, items) -> None:
+    import copy
+
+    from atc_whisper.train.trainer import distillation_loss
+
+    model, processor = model_and_processor
+    labels = LabelEncoder(processor.tokenizer, model.generation_config)
+    dataset = SpeechDataset(items, processor.feature_extractor, labels)
+    batch = WhisperCollator(rehearsal_mask=True)([dataset[0], dataset[1]])
+    assert batch["rehearsal"].tolist() == [False, False]  # ATC clips are not rehearsal
+    inputs = {"input_features": batch["input_features"], "labels": batch["labels"]}
+    first = torch.tensor([True, False])
+    student = copy.deepcopy(model)
+    with torch.no_grad():
+        same = distillation_loss(model, student(**inputs).logits, inputs, first).item()
+    assert abs(same) < 1e-4  # a student that predicts what the teacher does has nothing to learn
+    torch.manual_seed(0)
+    with torch.no_grad():  # move the student's decoder away from the pretrained weights
+        fc2 = student.model.decoder.layers[0].fc2.weight
+        fc2.add_(0.5 * fc2.std() * torch.randn_like(fc2))
+    moved = distillation_loss(model, student(**inputs).logits, inputs, first)
+    assert moved.item() > 1e-3
+    moved.backward()
+    assert fc2.grad is not None and fc2.grad.abs().sum() > 0  # the loss pulls the student back
+    assert all(p.grad is None for p in model.parameters())  # the teacher stays frozen
+    # only the rehearsal row counts: the same as a batch of that clip alone (with its own padding)
+    alone = WhisperCollator()([dataset[0]])
+    with torch.no_grad():
+        single = distillation_loss(model, student(**alone).logits, alone, torch.tensor([True])).item()
+    assert single == pytest.approx(moved.item(), rel=1e-3)
+
+
 def test_encoder_cache_matches_the_encoder_and_feeds_the_decoder(model_and_processor, items, tmp_path) -> None:
     model, processor = model_and_processor
     cache = EncoderCache(tmp_path, model, processor.feature_extractor, batch_size=2)
@@ -256,6 +288,46 @@ def test_other_modes_save_a_plain_whisper_model(mode, tmp_path, synth_clip, tiny
     # lora only touches the decoder; full fine-tuning also moves the encoder
     assert "decoder" in changed and (("encoder" in changed) == (mode == "full"))
     assert not any(ws.cache_dir.glob("encoder/*/*/*.npy")) == (mode == "full")  # only cached modes cache
+
+
+@pytest.mark.slow
+def test_distillation_keeps_rehearsal_predictions_closer_to_the_pretrained_model(tmp_path, synth_clip, tiny_en) -> None:
+    from transformers import WhisperForConditionalGeneration
+
+    from atc_whisper.config import Settings
+    from atc_whisper.data.catalogue import Catalogue
+    from atc_whisper.models.load import load_hf
+    from atc_whisper.train import train_model
+    from atc_whisper.train.dataset import items_from_samples
+    from atc_whisper.train.trainer import distillation_loss
+
+    ws = make_catalogue(tmp_path / "ws", synth_clip, n_train=6, n_dev=1, rehearsal=3)
+    with Catalogue(ws.db_path, root=ws.root) as catalogue:
+        train_items = items_from_samples(catalogue.samples(split="train"))
+    assert sum(item.rehearsal for item in train_items) == 3  # phase "everyday" marks them
+    base, processor = load_hf(tiny_en.hf_dir)
+    rehearsal = [item for item in train_items if item.rehearsal]
+    labels = LabelEncoder(processor.tokenizer, base.generation_config)
+    batch = WhisperCollator()([SpeechDataset(rehearsal, processor.feature_extractor, labels)[i] for i in range(3)])
+    every = torch.ones(3, dtype=torch.bool)
+
+    drift: dict[float, float] = {}
+    for weight in (0.0, 5.0):
+        settings = Settings().replace(
+            model={"name": str(tiny_en.hf_dir), "threads": 2},
+            train={"max_steps": 6, "batch_size": 3, "learning_rate": 1e-3, "report_to": ["none"],
+                   "logging_steps": 1, "distill_weight": weight, "dev_evaluation": False},
+        )
+        train_model(ws, settings, progress=False)
+        state = sorted(ws.checkpoints_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[-1]
+        history = json.loads((state / "trainer_state.json").read_text())["log_history"]
+        logged = [h["distill_loss"] for h in history if "distill_loss" in h]
+        assert bool(logged) == (weight > 0)  # logged (to TensorBoard too) only when it is on
+        tuned = WhisperForConditionalGeneration.from_pretrained(ws.model_dir).eval()
+        with torch.no_grad():
+            drift[weight] = distillation_loss(base, tuned(**batch).logits, batch, every).item()
+    # the same seed and data: distillation keeps everyday English nearer to what the base model predicts
+    assert drift[5.0] < 0.7 * drift[0.0], drift
 
 
 def test_dev_evaluation_switch_controls_evaluation_and_best_model(tmp_path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from atc_whisper.data.catalogue import Catalogue, Sample
 from atc_whisper.fsutil import sha256_file
+from atc_whisper.phraseology.everyday import everyday_sentence
 from atc_whisper.workspace import Workspace
 
 # Real phraseology in the ATC reference convention (words, digits spelled one by one).
@@ -25,14 +26,18 @@ VOICES = ["espeak:en-us", "espeak:en-gb"]
 
 
 def make_catalogue(root: Path, synth_clip: Callable[..., Path], *, n_train: int = 6, n_dev: int = 2,
-                   splits: list[str] | None = None) -> Workspace:
-    """An initialised workspace whose catalogue holds real TTS clips (train first, then dev)."""
+                   splits: list[str] | None = None, rehearsal: int = 0) -> Workspace:
+    """An initialised workspace whose catalogue holds real TTS clips (train first, then dev).
+
+    The first ``rehearsal`` clips are everyday English sentences (phase ``everyday``), as
+    ``data.plain_fraction`` mixes into the training split.
+    """
     ws = Workspace.at(root)
     ws.create()
     chosen = splits or ["train"] * n_train + ["dev"] * n_dev
     samples = []
     for i, split in enumerate(chosen):
-        text = PHRASES[i % len(PHRASES)]
+        text = everyday_sentence(0, i) if i < rehearsal else PHRASES[i % len(PHRASES)]
         voice = VOICES[i % len(VOICES)]
         source = synth_clip(text, voice)
         path = ws.synthetic_dir / f"clip{i:03d}.wav"
@@ -43,7 +48,7 @@ def make_catalogue(root: Path, synth_clip: Callable[..., Path], *, n_train: int 
         duration_s = soundfile.info(str(path)).duration
         samples.append(Sample(uid=f"t{i}", audio_path=path, sha256=sha256_file(path), duration_s=duration_s,
                               text_raw=text, text_norm=text, split=split, source="synthetic", engine="espeak",
-                              voice=voice, group_id=f"g{i}"))
+                              voice=voice, group_id=f"g{i}", phase="everyday" if i < rehearsal else None))
     with Catalogue(ws.db_path, root=ws.root) as catalogue:
         catalogue.add_samples(samples)
     return ws

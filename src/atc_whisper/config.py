@@ -161,6 +161,12 @@ class TrainSettings:
         0.0, "The same share for the token embeddings (tied to the output layer), where a tuned model learns "
         "to prefer ATC words in every context.", ge=0.0, le=1.0,
     )
+    distill_weight: float = setting(
+        0.0, "Weight of a distillation loss on the rehearsal clips (everyday English, data.plain_fraction): the "
+        "tuned model's next-token distribution there is pulled towards the pretrained model's (learning "
+        "without forgetting), which keeps ordinary speech recognised better than the reference words alone; "
+        "0 turns it off. Costs one pass of the pretrained decoder over those clips.", ge=0.0, le=100.0,
+    )
     gradient_checkpointing: bool = setting(False, "Recompute activations to save memory (slower).")
     group_by_length: bool = setting(True, "Batch clips of similar length together.")
     lora_rank: int = setting(16, "LoRA rank when mode = lora.", ge=1, le=1024)

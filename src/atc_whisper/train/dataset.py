@@ -38,6 +38,7 @@ from ..log import get_logger
 log = get_logger(__name__)
 
 IGNORE_INDEX = -100  # label positions the loss skips (padding)
+REHEARSAL_PHASE = "everyday"  # catalogue phase of the rehearsal sentences (data.prepare.EVERYDAY_PHASE)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class TrainItem:
         text: Reference transcript (ATC convention).
         duration_s: Clip length in seconds.
         sha256: Content hash of the audio file, the encoder cache key ("" = compute it).
+        rehearsal: An everyday-English clip mixed in against forgetting (``data.plain_fraction``);
+            ``train.distill_weight`` applies to these.
     """
 
     uid: str
@@ -57,6 +60,7 @@ class TrainItem:
     text: str
     duration_s: float
     sha256: str = ""
+    rehearsal: bool = False
 
 
 def items_from_samples(samples: Sequence[Any]) -> list[TrainItem]:
@@ -68,6 +72,7 @@ def items_from_samples(samples: Sequence[Any]) -> list[TrainItem]:
             text=str(s.text_norm),
             duration_s=float(s.duration_s or 0.0),
             sha256=str(getattr(s, "sha256", "") or ""),
+            rehearsal=getattr(s, "phase", None) == REHEARSAL_PHASE,
         )
         for s in samples
     ]
@@ -137,7 +142,8 @@ class SpeechDataset(_LabelledClips):
         item = self.items[index]
         audio = load_audio(item.audio_path)
         features = self.feature_extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="np").input_features[0]
-        return {"input_features": torch.from_numpy(np.asarray(features, dtype=np.float32)), "labels": self.labels(item.text)}
+        return {"input_features": torch.from_numpy(np.asarray(features, dtype=np.float32)), "labels": self.labels(item.text),
+                "rehearsal": item.rehearsal}
 
 
 class CachedEncoderDataset(_LabelledClips):
@@ -152,7 +158,9 @@ class CachedEncoderDataset(_LabelledClips):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         hidden = np.load(self.cache_files[index])
-        return {"encoder_hidden": torch.from_numpy(hidden.astype(np.float32)), "labels": self.labels(self.items[index].text)}
+        item = self.items[index]
+        return {"encoder_hidden": torch.from_numpy(hidden.astype(np.float32)), "labels": self.labels(item.text),
+                "rehearsal": item.rehearsal}
 
 
 @dataclass
@@ -165,6 +173,7 @@ class WhisperCollator:
     """
 
     pad_to_multiple_of: int = 8  # tensor shapes repeat more often, which helps the CPU kernels
+    rehearsal_mask: bool = False  # also pass which rows are rehearsal clips (for the distillation loss)
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         longest = max(len(f["labels"]) for f in features)
@@ -177,6 +186,8 @@ class WhisperCollator:
             batch["encoder_outputs"] = (torch.stack([f["encoder_hidden"] for f in features]),)
         else:
             batch["input_features"] = torch.stack([f["input_features"] for f in features])
+        if self.rehearsal_mask:
+            batch["rehearsal"] = torch.tensor([bool(f.get("rehearsal", False)) for f in features])
         return batch
 
 

@@ -38,6 +38,7 @@ from .api import TrainResult
 from .blend import blend_saved
 from .callbacks import MonitoringCallback, StopOnSignal
 from .dataset import (
+    IGNORE_INDEX,
     CachedEncoderDataset,
     EncoderCache,
     LabelEncoder,
@@ -104,15 +105,63 @@ def _wer(refs: list[str], hyps: list[str], shown: int) -> tuple[float, list[floa
         return float(jiwer.wer(r, h)), [float(jiwer.wer(r[i], h[i])) for i in range(shown)]
 
 
+def distillation_loss(teacher: Any, student_logits: torch.Tensor, inputs: dict[str, Any],
+                      rows: torch.Tensor) -> torch.Tensor:
+    """KL(teacher || student) of the next-token distributions on the ``rows`` of a batch.
+
+    Averaged over the label positions of those rows (padding skipped). The teacher (the frozen
+    pretrained model) reads the same audio (its own encoder, or the cached encoder outputs,
+    which are the pretrained encoder's) and the same reference prefix as the student, so the
+    loss is zero where the student still predicts what the pretrained model did.
+    """
+    from transformers.models.whisper.modeling_whisper import shift_tokens_right
+
+    index = rows.nonzero().squeeze(-1).to(student_logits.device)
+    labels = inputs["labels"][index]
+    if "encoder_outputs" in inputs:
+        audio: dict[str, Any] = {"encoder_outputs": (inputs["encoder_outputs"][0][index],)}
+    else:
+        audio = {"input_features": inputs["input_features"][index]}
+    if next(teacher.parameters()).device != student_logits.device:
+        teacher.to(student_logits.device)  # once: on a GPU the trainer moved the student after loading
+    config = teacher.config
+    decoder_input_ids = shift_tokens_right(labels, config.pad_token_id, config.decoder_start_token_id)
+    with torch.no_grad():
+        teacher_logits = teacher(**audio, decoder_input_ids=decoder_input_ids).logits
+    keep = labels != IGNORE_INDEX
+    student_logp = torch.log_softmax(student_logits[index][keep].float(), dim=-1)
+    teacher_logp = torch.log_softmax(teacher_logits[keep].float(), dim=-1)
+    # batchmean: summed over the vocabulary, averaged over the kept positions
+    return torch.nn.functional.kl_div(student_logp, teacher_logp, log_target=True, reduction="batchmean")
+
+
 class AtcTrainer(Seq2SeqTrainer):
     """``Seq2SeqTrainer`` with ordered length grouping, a non-finite loss stop, part norms and dev WER."""
 
     def __init__(self, *args: Any, monitor: MonitoringCallback, dev_scorer: DevScorer | None,
-                 group_by_length: bool, **kwargs: Any) -> None:
+                 group_by_length: bool, teacher: Any = None, distill_weight: float = 0.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.monitor = monitor
         self.dev_scorer = dev_scorer
         self.group_by_length = group_by_length
+        self.teacher = teacher
+        self.distill_weight = distill_weight
+        self._distill_sum = 0.0
+        self._distill_batches = 0
+
+    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> Any:
+        """Cross-entropy, plus ``distill_weight`` x the distillation loss on the batch's rehearsal rows."""
+        rehearsal = inputs.pop("rehearsal", None)
+        if self.teacher is None or rehearsal is None or not model.training or not bool(rehearsal.any()):
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        distill = distillation_loss(self.teacher, outputs.logits, inputs, rehearsal)
+        self._distill_sum += float(distill.detach().float().item())
+        self._distill_batches += 1
+        loss = loss + self.distill_weight * distill
+        return (loss, outputs) if return_outputs else loss
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Any:
         dataset: Any = train_dataset if train_dataset is not None else self.train_dataset
@@ -138,6 +187,9 @@ class AtcTrainer(Seq2SeqTrainer):
         if "loss" in logs and "grad_norm" in logs:
             for part, value in self.monitor.scaled_part_norms(logs.get("grad_norm")).items():
                 logs[f"grad_norm/{part}"] = value
+        if "loss" in logs and self._distill_batches:  # mean over the batches since the last log that had any
+            logs["distill_loss"] = round(self._distill_sum / self._distill_batches, 5)
+            self._distill_sum, self._distill_batches = 0.0, 0
         super().log(logs, start_time)
 
     def evaluation_loop(self, dataloader: Any, description: str, prediction_loss_only: bool | None = None,
@@ -209,6 +261,25 @@ def _datasets(plan: Plan, model: Any, processor: Any, settings: Settings, worksp
     train_ds = CachedEncoderDataset(train_items, train_files, labels)
     dev_ds = CachedEncoderDataset(dev_items, dev_files, labels) if dev_items else None
     return train_ds, dev_ds, dev_items
+
+
+def _teacher(plan: Plan, settings: Settings, train_ds: Any) -> Any:
+    """The frozen pretrained model for ``train.distill_weight``, or None when there is nothing to distil."""
+    if settings.train.distill_weight <= 0:
+        return None
+    rehearsal = sum(item.rehearsal for item in train_ds.items)
+    if not rehearsal:
+        log.warning("Note: train.distill_weight is %g but the training split has no rehearsal clips "
+                    "(data.plain_fraction); there is nothing to distil.", settings.train.distill_weight)
+        return None
+    from ..models.load import load_hf
+
+    teacher, _ = load_hf(plan.hf_dir, device="cpu")
+    teacher.requires_grad_(False)
+    teacher.eval()
+    log.info("Distilling the pretrained model's predictions on %d rehearsal clips (weight %g).",
+             rehearsal, settings.train.distill_weight)
+    return teacher
 
 
 def _save_final(trainer: AtcTrainer, processor: Any, plan: Plan, settings: Settings, card: str,
@@ -350,10 +421,12 @@ def _train(plan: Plan, settings: Settings, workspace: Workspace, args: Any, prog
         scorer = DevScorer(dev_items, processor, decode, max_samples=t.eval_max_samples,
                            monitor_samples=t.monitor_samples, batch_size=max(t.batch_size, 8))
     callbacks = [c for c in (tb, monitor, stopper) if c is not None]
+    teacher = _teacher(plan, settings, train_ds)
     trainer = AtcTrainer(
-        model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds, data_collator=WhisperCollator(),
+        model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds,
+        data_collator=WhisperCollator(rehearsal_mask=teacher is not None),
         processing_class=processor, callbacks=callbacks, monitor=monitor, dev_scorer=scorer,
-        group_by_length=t.group_by_length,
+        group_by_length=t.group_by_length, teacher=teacher, distill_weight=t.distill_weight,
     )
     trainer.remove_callback(PrinterCallback)
     if progress:  # keep the bar, drop its dict printing: the monitor prints one line per log instead

@@ -330,6 +330,28 @@ def test_distillation_keeps_rehearsal_predictions_closer_to_the_pretrained_model
     assert drift[5.0] < 0.7 * drift[0.0], drift
 
 
+@pytest.mark.slow
+def test_freeze_embeddings_keeps_the_tied_embeddings_and_trains_the_layers(tmp_path, synth_clip, tiny_en) -> None:
+    from transformers import WhisperForConditionalGeneration
+
+    from atc_whisper.config import Settings
+    from atc_whisper.train import train_model
+
+    ws = make_catalogue(tmp_path / "ws", synth_clip, n_train=4, n_dev=1)
+    settings = Settings().replace(
+        model={"name": str(tiny_en.hf_dir), "threads": 2},
+        train={"max_steps": 2, "batch_size": 2, "learning_rate": 1e-3, "report_to": ["none"], "logging_steps": 1,
+               "freeze_embeddings": True, "dev_evaluation": False},
+    )
+    train_model(ws, settings, progress=False)
+    saved = WhisperForConditionalGeneration.from_pretrained(ws.model_dir)
+    base = WhisperForConditionalGeneration.from_pretrained(tiny_en.hf_dir)
+    assert torch.equal(saved.model.decoder.embed_tokens.weight, base.model.decoder.embed_tokens.weight)
+    assert saved.proj_out.weight.data_ptr() == saved.model.decoder.embed_tokens.weight.data_ptr()  # still tied
+    assert not torch.equal(saved.model.decoder.layers[0].fc1.weight, base.model.decoder.layers[0].fc1.weight)
+    assert not torch.equal(saved.model.decoder.embed_positions.weight, base.model.decoder.embed_positions.weight)
+
+
 def test_dev_evaluation_switch_controls_evaluation_and_best_model(tmp_path) -> None:
     from atc_whisper.config import Settings
     from atc_whisper.train.setup import Plan, training_arguments

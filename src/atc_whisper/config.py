@@ -170,6 +170,11 @@ class TrainSettings:
     gradient_checkpointing: bool = setting(False, "Recompute activations to save memory (slower).")
     group_by_length: bool = setting(True, "Batch clips of similar length together.")
     lora_rank: int = setting(16, "LoRA rank when mode = lora.", ge=1, le=1024)
+    freeze_embeddings: bool = setting(
+        False, "Keep the decoder's token embeddings (tied to the output layer) at their pretrained values. Tuning "
+        "them shifts the model's prior over the whole vocabulary towards ATC words, which is where most of the "
+        "forgetting of ordinary speech happens; the layers above still learn the phraseology.",
+    )
     monitor_samples: int = setting(4, "Fixed dev samples whose predictions go to TensorBoard's Text tab.", ge=0, le=64)
     perf_interval_s: float = setting(10.0, "Seconds between performance records (time, CPU, memory).", gt=0.0)
     report_to: list[str] = setting(["tensorboard"], "Where metrics go: tensorboard, wandb (offline by default).")

@@ -146,9 +146,11 @@ class MonitoringCallback(TrainerCallback):
             self._log_time, self._log_step = now, state.global_step
             grad = logs.get("grad_norm")
             parts = " ".join(f"{p[:3]} {logs[f'grad_norm/{p}']:.2f}" for p in PARTS if f"grad_norm/{p}" in logs)
+            distill = logs.get("distill_loss")
             log.info(
-                "step %d/%d | epoch %.2f | loss %.4f | lr %.2e | grad %s%s | %.2f samples/s",
-                state.global_step, state.max_steps, state.epoch or 0.0, logs["loss"], logs.get("learning_rate", 0.0),
+                "step %d/%d | epoch %.2f | loss %.4f%s | lr %.2e | grad %s%s | %.2f samples/s",
+                state.global_step, state.max_steps, state.epoch or 0.0, logs["loss"],
+                f" (distill {distill:.4f})" if isinstance(distill, (int, float)) else "", logs.get("learning_rate", 0.0),
                 f"{grad:.3f}" if isinstance(grad, (int, float)) else "-", f" ({parts})" if parts else "", rate,
             )
         elif "eval_loss" in logs:

@@ -228,6 +228,8 @@ def _configure_model(model: Any, plan: Plan, settings: Settings) -> Any:
     model.model.encoder.embed_positions.requires_grad_(False)  # sinusoidal, never trained
     if plan.mode != "full":
         model.freeze_encoder()
+    if settings.train.freeze_embeddings:  # also the output layer, which shares the weight
+        model.model.decoder.embed_tokens.requires_grad_(False)
     if plan.mode == "lora":
         from peft import LoraConfig, get_peft_model
 

@@ -175,6 +175,7 @@ def trained(tmp_path_factory, synth_clip, tiny_en):
         "--set", "train.logging_steps=1", "--set", "train.eval_steps=2", "--set", "train.perf_interval_s=0.1",
         "--set", 'train.report_to=["tensorboard","wandb"]', "--set", "model.threads=2",
         "--set", "train.base_blend=0.1", "--set", "train.base_blend_embeddings=0.7",
+        "--set", "train.freeze_embeddings=false",  # this run also checks the embeddings' norm and blend
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return ws, result

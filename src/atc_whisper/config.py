@@ -162,7 +162,7 @@ class TrainSettings:
         "to prefer ATC words in every context.", ge=0.0, le=1.0,
     )
     distill_weight: float = setting(
-        0.0, "Weight of a distillation loss on the rehearsal clips (everyday English, data.plain_fraction): the "
+        1.0, "Weight of a distillation loss on the rehearsal clips (everyday English, data.plain_fraction): the "
         "tuned model's next-token distribution there is pulled towards the pretrained model's (learning "
         "without forgetting), which keeps ordinary speech recognised better than the reference words alone; "
         "0 turns it off. Costs one pass of the pretrained decoder over those clips.", ge=0.0, le=100.0,
@@ -171,7 +171,7 @@ class TrainSettings:
     group_by_length: bool = setting(True, "Batch clips of similar length together.")
     lora_rank: int = setting(16, "LoRA rank when mode = lora.", ge=1, le=1024)
     freeze_embeddings: bool = setting(
-        False, "Keep the decoder's token embeddings (tied to the output layer) at their pretrained values. Tuning "
+        True, "Keep the decoder's token embeddings (tied to the output layer) at their pretrained values. Tuning "
         "them shifts the model's prior over the whole vocabulary towards ATC words, which is where most of the "
         "forgetting of ordinary speech happens; the layers above still learn the phraseology.",
     )

@@ -271,8 +271,8 @@ def _teacher(plan: Plan, settings: Settings, train_ds: Any) -> Any:
         return None
     rehearsal = sum(item.rehearsal for item in train_ds.items)
     if not rehearsal:
-        log.warning("Note: train.distill_weight is %g but the training split has no rehearsal clips "
-                    "(data.plain_fraction); there is nothing to distil.", settings.train.distill_weight)
+        log.info("No rehearsal clips in the training split (data.plain_fraction): nothing to distil, "
+                 "train.distill_weight has no effect.")
         return None
     from ..models.load import load_hf
 

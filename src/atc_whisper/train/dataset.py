@@ -32,13 +32,13 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from ..audio.io import SAMPLE_RATE, load_audio
+from ..data.prepare import EVERYDAY_PHASE
 from ..fsutil import atomic_path, sha256_file
 from ..log import get_logger
 
 log = get_logger(__name__)
 
 IGNORE_INDEX = -100  # label positions the loss skips (padding)
-REHEARSAL_PHASE = "everyday"  # catalogue phase of the rehearsal sentences (data.prepare.EVERYDAY_PHASE)
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def items_from_samples(samples: Sequence[Any]) -> list[TrainItem]:
             text=str(s.text_norm),
             duration_s=float(s.duration_s or 0.0),
             sha256=str(getattr(s, "sha256", "") or ""),
-            rehearsal=getattr(s, "phase", None) == REHEARSAL_PHASE,
+            rehearsal=getattr(s, "phase", None) == EVERYDAY_PHASE,
         )
         for s in samples
     ]

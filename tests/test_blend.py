@@ -61,3 +61,20 @@ def test_weights_training_did_not_move_stay_exact(tuned, base):
     blend_with_base(tuned, base, share=0.1, embedding_share=0.7)
     encoder = [n for n, _ in tuned.named_parameters() if ".encoder." in n]
     assert encoder and all(torch.equal(dict(tuned.named_parameters())[n], pretrained[n]) for n in encoder)
+
+
+def test_blend_saved_uses_a_given_base_as_the_loaded_one(tiny_en, base):
+    from atc_whisper.models.load import load_hf
+    from atc_whisper.train.blend import blend_saved
+
+    loaded, _ = load_hf(tiny_en.hf_dir)
+    given, _ = load_hf(tiny_en.hf_dir)
+    for model in (loaded, given):
+        with torch.no_grad():
+            model.model.decoder.layers[0].fc1.weight.mul_(2.0)
+    before_base = base.model.decoder.layers[0].fc1.weight.detach().clone()
+    a = blend_saved(loaded, tiny_en.hf_dir, share=0.5, embedding_share=0.0)
+    b = blend_saved(given, tiny_en.hf_dir, share=0.5, embedding_share=0.0, base=base)
+    assert a == b and a["other"] > 0
+    assert torch.equal(loaded.model.decoder.layers[0].fc1.weight, given.model.decoder.layers[0].fc1.weight)
+    assert torch.equal(base.model.decoder.layers[0].fc1.weight, before_base)  # the given base is only read

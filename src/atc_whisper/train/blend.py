@@ -72,13 +72,18 @@ def blend_with_base(model: Any, base: Any, *, share: float, embedding_share: flo
     return counts
 
 
-def blend_saved(model: Any, base_dir: Path, *, share: float, embedding_share: float) -> dict[str, int]:
-    """:func:`blend_with_base` with the pretrained model loaded from its Hugging Face folder."""
+def blend_saved(model: Any, base_dir: Path, *, share: float, embedding_share: float,
+                base: Any = None) -> dict[str, int]:
+    """:func:`blend_with_base` with the pretrained model ``base``, or loaded from its Hugging Face folder.
+
+    ``base`` is only read; training passes its distillation teacher, which is that model.
+    """
     from ..models.load import load_hf
 
     if share == 0.0 and embedding_share == 0.0:
         return {"embeddings": 0, "other": 0}
-    base, _ = load_hf(base_dir, device="cpu")
+    if base is None:
+        base, _ = load_hf(base_dir, device="cpu")
     counts = blend_with_base(model, base, share=share, embedding_share=embedding_share)
     log.info("Blended %.0f %% of the pretrained weights back (%.0f %% for the token embeddings).",
              100 * share, 100 * embedding_share)

@@ -292,7 +292,8 @@ def _save_final(trainer: AtcTrainer, processor: Any, plan: Plan, settings: Setti
         model = model.merge_and_unload()
     t = settings.train
     summary["base_blend"] = {"share": t.base_blend, "embedding_share": t.base_blend_embeddings,
-                             **blend_saved(model, plan.hf_dir, share=t.base_blend, embedding_share=t.base_blend_embeddings)}
+                             **blend_saved(model, plan.hf_dir, share=t.base_blend, embedding_share=t.base_blend_embeddings,
+                                         base=trainer.teacher)}
     model.config.use_cache = True
     plan.output_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".model.", dir=plan.output_dir))

@@ -113,7 +113,7 @@ def test_ct2_batches_bounds_and_catches_loops(engines, synth_clip):
     """The CTranslate2 path applies the same bound and loop rules as generate_bounded."""
     from atc_whisper.audio.io import load_audio
     from atc_whisper.config import DecodeSettings
-    from atc_whisper.transcribe.decoding import max_new_tokens_for
+    from atc_whisper.transcribe.decoding import max_new_tokens_for, truncate_repetition
     from atc_whisper.transcribe.engines import CT2Engine
 
     engine = engines["ct2"]
@@ -132,10 +132,13 @@ def test_ct2_batches_bounds_and_catches_loops(engines, synth_clip):
     assert "length_bound" in result.reasons and result.low_confidence
 
     loop = load_audio(synth_clip(" ".join(["climb"] * 16)))
+    looping = greedy.transcribe(loop)  # greedy decoding loops on this clip: caught, cut and flagged
+    assert "repetition" in looping.reasons and looping.low_confidence
+    assert truncate_repetition(looping.text) == (looping.text, False)
     result = engine.transcribe(loop)
     assert count(result.text) <= max_new_tokens_for(len(loop) / SR, engine.decode, prefix_tokens=2)
     assert result.temperature > 0.0  # the compression-ratio check triggered the fallback
-    assert result.low_confidence and "repetition" in result.reasons
+    assert result.low_confidence and truncate_repetition(result.text) == (result.text, False)
 
 
 def test_ct2_fallback_reuses_the_encoder_output(engines, synth_clip):

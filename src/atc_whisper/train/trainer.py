@@ -75,7 +75,7 @@ class DevScorer:
 
     def score(self, model: Any) -> tuple[float, list[tuple[str, str, float]]]:
         """(corpus WER over the subset, rows of the first ``monitor_samples`` clips)."""
-        from ..transcribe.decoding import generate_bounded
+        from ..transcribe.hf_engine import generate_bounded
 
         if self._audios is None:
             self._audios = [load_audio(item.audio_path, SAMPLE_RATE) for item in self.items]

@@ -63,3 +63,26 @@ def test_engines_reproduce_the_golden_outputs(outputs, engine):
             assert have["temperature"] == want["temperature"], where
             for key in ("avg_logprob", "no_speech_prob", "compression_ratio", "duration_s"):
                 assert have[key] == pytest.approx(want[key], abs=FLOAT_TOLERANCE), f"{where} {key}"
+
+
+def test_a_ctranslate2_folder_is_used_as_it_is(tmp_path):
+    """``--engine ct2`` on the bundled tiny.en loads the package's own CTranslate2 folder: nothing is
+    converted to Hugging Face format or exported back, and in float32 it decodes exactly what the
+    Hugging Face engine decodes from the converted weights (the golden outputs)."""
+    from atc_whisper.models.resolve import BUNDLED
+    from atc_whisper.transcribe import load_engine
+    from atc_whisper.workspace import Workspace
+
+    workspace = Workspace.at(tmp_path / "ws")
+    workspace.create()
+    settings = golden.golden_settings().replace(decode={"compute_type": "float32"})
+    engine = load_engine("tiny.en", settings, workspace, engine="ct2")
+    package_dir = BUNDLED["openai/whisper-tiny.en"].sources()[0].parent
+    assert engine.name == "ct2" and engine.model_dir == package_dir
+    written = [p for folder in (workspace.pretrained_dir, workspace.ct2_dir) if folder.exists() for p in folder.iterdir()]
+    assert written == []
+    for clip in ("atc", "tower"):
+        result = engine.transcribe(golden.load_clip(clip))
+        want = EXPECTED["hf"]["single"][clip]
+        assert result.text == want["text"], clip
+        assert result.avg_logprob == pytest.approx(want["avg_logprob"], abs=5e-3), clip

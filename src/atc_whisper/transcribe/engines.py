@@ -77,21 +77,6 @@ def encoder_frames_of(hf_dir: Path) -> int:
     return int(config.get("max_source_positions", 1500)) * 2
 
 
-def _device(requested: str, engine: str) -> str:
-    if engine == "hf":
-        from ..models.load import resolve_device
-
-        return resolve_device(requested)
-    import ctranslate2
-
-    has_gpu = ctranslate2.get_cuda_device_count() > 0
-    if requested == "auto":
-        return "cuda" if has_gpu else "cpu"
-    if requested.startswith("cuda") and not has_gpu:
-        raise ModelError(f"device '{requested}' was requested but CTranslate2 sees no CUDA GPU; use --device cpu.")
-    return requested
-
-
 def choose_engine(requested: str | None, settings: Settings, hf_dir: Path | None = None) -> str:
     """Resolve "auto": ct2 when importable and the model has the stock input length, else hf."""
     name = requested or settings.decode.engine
@@ -118,8 +103,13 @@ def load_engine(
 ) -> Engine:
     """Resolve ``model`` and load it into an engine.
 
+    A CTranslate2 folder (the bundled tiny.en and base, a faster-whisper model) runs on the
+    ct2 engine as it is, its weights converted on load to ``decode.compute_type``; a Hugging
+    Face model runs on the hf engine, or on ct2 through a cached export. A CTranslate2 model is
+    converted to Hugging Face format only for the hf engine.
+
     Args:
-        model: Hugging Face id, local Hugging Face folder or CTranslate2 Whisper folder.
+        model: Hugging Face id, alias (``tiny.en``), local Hugging Face folder or CTranslate2 Whisper folder.
         settings: Resolved settings (``[model]`` for device/threads, ``[decode]`` for decoding).
         workspace: Where converted and exported models are cached.
         engine: "auto", "ct2" or "hf"; None uses ``settings.decode.engine``.
@@ -130,29 +120,41 @@ def load_engine(
     Raises:
         ModelError: The model cannot be resolved or loaded, or the engine cannot run it.
     """
-    from ..models.resolve import resolve_model
+    from ..models.load import resolve_device
+    from ..models.resolve import resolve_ct2, resolve_model
 
-    resolved = resolve_model(str(model), workspace, offline=settings.model.offline)
+    offline = settings.model.offline
+    if choose_engine(engine, settings) == "ct2":
+        ct2_dir = resolve_ct2(str(model), workspace, offline=offline)
+        if ct2_dir is not None:
+            return _ct2_engine(ct2_dir, settings)
+    resolved = resolve_model(str(model), workspace, offline=offline)
     name = choose_engine(engine, settings, resolved.hf_dir)
-    device = _device(settings.model.device, name)
-    threads = settings.model.threads
     if name == "ct2":
         from ..models.export import export_ct2
 
         quantization = "int8" if settings.decode.compute_type == "default" else settings.decode.compute_type
-        ct2_dir = export_ct2(resolved.hf_dir, workspace, quantization=quantization)
-        log.debug("CTranslate2 engine on %s from %s", device, ct2_dir)
-        # 0 = every core; CTranslate2's own default (4) would oversubscribe a 2-core machine.
-        return CT2Engine(ct2_dir, settings.decode, device=device, threads=threads or (os.cpu_count() or 1))
+        return _ct2_engine(export_ct2(resolved.hf_dir, workspace, quantization=quantization), settings)
 
     import torch
     from transformers.utils import logging as hf_logging
 
     from ..models.load import load_hf
 
-    if threads > 0:
-        torch.set_num_threads(threads)
+    device = resolve_device(settings.model.device, runtime="torch")
+    if settings.model.threads > 0:
+        torch.set_num_threads(settings.model.threads)
     hf_logging.disable_progress_bar()  # a weight-loading bar per model load is noise in CLI output
     hf_model, processor = load_hf(resolved.hf_dir, device=device)
     log.debug("Hugging Face engine on %s from %s", device, resolved.hf_dir)
     return HFEngine(hf_model, processor, settings.decode)
+
+
+def _ct2_engine(ct2_dir: Path, settings: Settings) -> CT2Engine:
+    from ..models.load import resolve_device
+
+    device = resolve_device(settings.model.device, runtime="ctranslate2")
+    log.debug("CTranslate2 engine on %s from %s", device, ct2_dir)
+    # 0 = every core; CTranslate2's own default (4) would oversubscribe a 2-core machine.
+    threads = settings.model.threads or (os.cpu_count() or 1)
+    return CT2Engine(ct2_dir, settings.decode, device=device, threads=threads)

@@ -31,7 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 BASELINE_S = {"hf": 0.47, "ct2": 0.31}  # per 4 s utterance, 2 threads (issue 2)
-SAMPLE_RATE = 16_000
+from atc_whisper.audio.io import SAMPLE_RATE  # noqa: E402
 
 
 def _percentile(values: list[float], q: float) -> float:

@@ -17,19 +17,19 @@ _FORMATS = ("text", "jsonl", "json", "srt")
 _ENGINES = ("auto", "ct2", "hf")
 #: Keep decoded audio between the input check and transcription up to this many samples
 #: (1 h at 16 kHz, ~230 MB); beyond it files are decoded again when their turn comes.
-_KEEP_SAMPLES = 3600 * 16_000
+_KEEP_SAMPLES = 3600 * 16_000  # SAMPLE_RATE, not imported here to keep `--help` light
 
 
 def _check_inputs(files: tuple[Path, ...]) -> tuple[dict[Path, Any], float]:
     """Decode and check every file before any model is loaded: fail fast, naming the file."""
-    from ..audio.io import check_speech, load_audio
+    from ..audio.io import SAMPLE_RATE, check_speech, load_audio
 
     kept: dict[Path, Any] = {}
     total_s, total_samples = 0.0, 0
     for path in files:
         audio = load_audio(path)
         check_speech(audio, path)
-        total_s += len(audio) / 16_000
+        total_s += len(audio) / SAMPLE_RATE
         total_samples += len(audio)
         if total_samples <= _KEEP_SAMPLES:
             kept[path] = audio

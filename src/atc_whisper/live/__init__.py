@@ -12,6 +12,7 @@ The pieces, each usable alone:
 
 from __future__ import annotations
 
+from ..audio.io import SAMPLE_RATE
 from ..config import Settings
 from ..errors import LiveSourceError
 from .runner import LagQueue, LiveRecord, LiveSession, LiveSummary
@@ -34,7 +35,7 @@ def open_source(
     file: str | None = None,
     realtime: bool = False,
     stdin: bool = False,
-    rate: int = 16_000,
+    rate: int = SAMPLE_RATE,
     fmt: str = "s16le",
     channels: int = 1,
     url: str | None = None,

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..audio.io import SAMPLE_RATE
 from ..config import Settings
 from ..errors import AtcWhisperError
 from ..log import get_logger
@@ -350,7 +351,7 @@ class LiveSession:
 
     # -- threads ------------------------------------------------------------------------------
     def _capture(self) -> None:
-        limit = None if self.max_audio_s is None else int(self.max_audio_s * 16_000)
+        limit = None if self.max_audio_s is None else int(self.max_audio_s * SAMPLE_RATE)
         try:
             for chunk in self.source.chunks():
                 with self._seg_lock:
@@ -496,7 +497,7 @@ class LiveSession:
         if self._early is not None:  # the stream ended during a pause that was not confirmed
             self._waste(self._early[1])
             self._early = None
-        s.audio_s = self.source.position / 16_000
+        s.audio_s = self.source.position / SAMPLE_RATE
         s.ignored_bursts = self.segmenter.ignored_bursts
         s.breaks = self.source.breaks
         s.wall_s = time.monotonic() - started

@@ -220,7 +220,7 @@ def test_device_source_through_the_whole_live_loop(session, tiny_en, session_wor
 
 
 def test_lag_queue_never_drops_and_keeps_order(session):
-    from atc_whisper.live.segmenter import Transmission
+    from atc_whisper.audio.segment import Transmission
 
     queue = LagQueue(maxsize=2)
     items = [Transmission(i, i, i + 1, 0.0, np.zeros(SR, np.float32), 0.0, 0.0, "silence", 1.0) for i in range(7)]

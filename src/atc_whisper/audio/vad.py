@@ -2,7 +2,7 @@
 
 Live transcription cuts a continuous radio feed into transmissions before anything reaches
 Whisper; this module supplies the per-frame evidence the segmenter
-(:mod:`atc_whisper.live.segmenter`) turns into segments. Two detectors share one small
+(:mod:`atc_whisper.audio.segment`) turns into segments. Two detectors share one small
 interface (:class:`VoiceDetector`):
 
 * :class:`SileroVAD` - the Silero VAD v5 network, run with ``onnxruntime`` straight from the

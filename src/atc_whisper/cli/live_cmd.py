@@ -44,12 +44,15 @@ _PCM_FORMATS = ("s16le", "s32le", "f32le", "u8")
 @click.option("--no-catalogue", is_flag=True, help="Do not store transcripts in the catalogue database.")
 @click.option("--duration", type=click.FloatRange(min=0.0, min_open=True), default=None,
               help="Stop after this many seconds of audio.")
+@click.option("--callsigns", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Known callsigns, one per line: used as a decoding prompt and to snap recognised callsigns "
+                   "to the nearest known one (default: decode.callsigns_file, relative to the workspace).")
 @settings_options
 def live_command(device: str | None, list_devices: bool, file: Path | None, realtime: bool, stdin: bool, rate: int,
                  fmt: str, channels: int, url: str | None, model: str | None, engine: str | None, vad: str | None,
                  threshold: float | None, jsonl: Path | None, save_audio: bool | None, no_catalogue: bool,
-                 duration: float | None, config_file: Path | None, workspace_dir: Path | None,
-                 overrides: tuple[str, ...]) -> None:
+                 duration: float | None, callsigns: Path | None, config_file: Path | None,
+                 workspace_dir: Path | None, overrides: tuple[str, ...]) -> None:
     """Transcribe live radio: microphone/receiver, audio file, raw PCM on stdin or a network stream.
 
     Audio is cut into transmissions by voice activity detection; each one is transcribed,
@@ -65,6 +68,7 @@ def live_command(device: str | None, list_devices: bool, file: Path | None, real
     """
     from ..live import open_source
     from ..live.sources import list_input_devices
+    from ..transcribe.annotate import known_callsigns
 
     app = app_from_options(config_file, workspace_dir, overrides,
                            {"live": {"vad": vad, "threshold": threshold, "save_audio": save_audio}})
@@ -78,10 +82,11 @@ def live_command(device: str | None, list_devices: bool, file: Path | None, real
         return
     if realtime and not file:
         raise click.UsageError("--realtime only applies to --file.")
+    known = known_callsigns(app.settings, app.workspace, callsigns)  # a bad list fails before the source opens
     source = open_source(app.settings, device=device, file=str(file) if file else None, realtime=realtime,
                          stdin=stdin, rate=rate, fmt=fmt, channels=channels, url=url)
     try:
-        summary, interrupted = _run(app, source, model, engine, jsonl, no_catalogue, duration)
+        summary, interrupted = _run(app, source, model, engine, jsonl, no_catalogue, duration, known)
     finally:
         source.close()
     del summary
@@ -92,7 +97,7 @@ def live_command(device: str | None, list_devices: bool, file: Path | None, real
 
 
 def _run(app: App, source: AudioSource, model: str | None, engine_name: str | None, jsonl: Path | None,
-         no_catalogue: bool, duration: float | None) -> tuple[LiveSummary, bool]:
+         no_catalogue: bool, duration: float | None, known: list[str] | None) -> tuple[LiveSummary, bool]:
     """Load the engine, wire the sinks and run the session; the summary is printed even on error."""
     from ..live.outputs import AudioSink, CatalogueSink, JsonlSink
     from ..live.runner import LiveSession, live_decode_settings
@@ -112,7 +117,7 @@ def _run(app: App, source: AudioSource, model: str | None, engine_name: str | No
     if not no_catalogue:
         sinks.append(CatalogueSink(workspace.db_path, root=workspace.root))
     view.header(source.description, str(model_name), getattr(engine, "name", "?"), settings.live.vad)
-    session = LiveSession(source, engine, settings, sinks, max_audio_s=duration)
+    session = LiveSession(source, engine, settings, sinks, max_audio_s=duration, callsigns=known)
     try:
         summary = session.run()
     finally:

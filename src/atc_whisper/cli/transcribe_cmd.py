@@ -47,12 +47,6 @@ def _check_output(output: Path | None, fmt: str, n_files: int) -> None:
         raise ConfigError(f"--output {output} is a folder; give a file name, e.g. {output / 'transcript.txt'}.")
 
 
-def _load_callsigns(path: Path) -> list[str]:
-    from ..phraseology import load_callsigns
-
-    return list(load_callsigns(path))
-
-
 @click.command("transcribe")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-m", "--model", default=None,
@@ -66,7 +60,8 @@ def _load_callsigns(path: Path) -> list[str]:
               help="Write here instead of standard output (a folder for SRT with several files).")
 @click.option("--callsigns", type=click.Path(path_type=Path), default=None,
               help="Known callsigns, one per line: used as a decoding prompt and to snap recognised "
-                   "callsigns to the nearest known one (default: decode.callsigns_file).")
+                   "callsigns to the nearest known one (default: decode.callsigns_file, relative to the "
+                   "workspace).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Where the model runs.")
 @click.option("--offline", is_flag=True, default=None, help="Never contact the Hugging Face Hub.")
 @settings_options
@@ -85,13 +80,9 @@ def transcribe_command(files: tuple[Path, ...], model: str | None, engine: str |
                            {"model": {"device": device, "offline": offline}, "decode": {"engine": engine}})
     settings = app.settings
     _check_output(output, fmt, len(files))
-    known: list[str] | None = None
-    callsign_file = callsigns
-    if callsign_file is None and settings.decode.callsigns_file:
-        # A path in the config is relative to the workspace the config belongs to.
-        callsign_file = app.workspace.root / Path(settings.decode.callsigns_file).expanduser()
-    if callsign_file is not None:
-        known = _load_callsigns(callsign_file)
+    from ..transcribe.annotate import known_callsigns
+
+    known = known_callsigns(settings, app.workspace, callsigns)
     audios, total_s = _check_inputs(files)
 
     from ..models.resolve import default_model_name

@@ -198,12 +198,7 @@ class VoicePlan:
 
 
 def _meaning(utterance: Any) -> dict[str, Any]:
-    commands = []
-    for c in getattr(utterance, "commands", ()) or ():
-        if hasattr(c, "as_dict"):
-            commands.append(c.as_dict())
-        else:
-            commands.append(dataclasses.asdict(c) if dataclasses.is_dataclass(c) and not isinstance(c, type) else str(c))
+    commands = [c.as_dict() for c in getattr(utterance, "commands", ()) or ()]
     return {"callsign": getattr(utterance, "callsign", None), "commands": commands}
 
 

@@ -30,10 +30,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..audio.io import SAMPLE_RATE
+from ..audio.segment import Segmenter, Transmission
 from ..config import Settings
 from ..errors import AtcWhisperError
 from ..log import get_logger
-from .segmenter import Segmenter, Transmission
+from ..transcribe.annotate import annotate
 from .sources import AudioSource
 
 log = get_logger(__name__)
@@ -76,6 +77,7 @@ class LiveRecord:
         end_reason: silence, max_length, flush or break (see :class:`Transmission`).
         source: Description of the source.
         audio_path: Saved WAV (with ``--save-audio``), else None.
+        snapped_from: The callsign as heard, when it was snapped to a known one.
     """
 
     index: int
@@ -99,6 +101,7 @@ class LiveRecord:
     end_reason: str
     source: str
     audio_path: str | None = None
+    snapped_from: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict, floats rounded to milliseconds (4 places for log-probs)."""
@@ -245,42 +248,6 @@ def _iso(wall: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(wall)) + f".{int(wall % 1 * 1000):03d}Z"
 
 
-def _parser() -> Callable[[str], tuple[str | None, list[dict[str, Any]]]]:
-    """parse_atc from the phraseology package, reduced to (callsign, commands as dicts)."""
-    try:
-        from ..phraseology import normalize_atc, parse_atc
-    except ImportError:  # pragma: no cover - the phraseology package ships with atc_whisper
-        log.warning("the phraseology parser is unavailable; callsigns and commands are not extracted.")
-        return lambda text: (None, [])
-
-    def parse(text: str) -> tuple[str | None, list[dict[str, Any]]]:
-        if not text.strip():
-            return None, []
-        try:
-            parsed = parse_atc(normalize_atc(text))
-        except Exception as exc:  # a parser bug must not stop a live session
-            log.debug("parse_atc failed on %r: %s", text, exc)
-            return None, []
-        commands = [_command_dict(c) for c in parsed.commands]
-        return parsed.callsign, commands
-
-    return parse
-
-
-def _command_dict(command: Any) -> dict[str, Any]:
-    if hasattr(command, "__dataclass_fields__"):
-        return {k: _plain(getattr(command, k)) for k in command.__dataclass_fields__}
-    return {"command": str(command)}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return str(value)
-
-
 class LiveSession:
     """One live run: a source, a segmenter, an engine and sinks, wired on threads.
 
@@ -292,12 +259,15 @@ class LiveSession:
         segmenter: Override the segmenter (default: from ``settings.live`` and its VAD).
         max_audio_s: Stop after this much stream audio (None: until the source ends).
         clock: Wall clock (Unix seconds).
+        callsigns: Known callsigns: the decoding prompt, and recognised callsigns are snapped
+            to them (:func:`atc_whisper.transcribe.annotate.annotate`, as file transcription does).
     """
 
     def __init__(self, source: AudioSource, engine: Recogniser, settings: Settings, sinks: Sequence[Sink] = (),
                  *, segmenter: Segmenter | None = None, max_audio_s: float | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, callsigns: Sequence[str] | None = None) -> None:
         from ..audio.vad import load_vad
+        from ..transcribe.annotate import callsign_prompt
 
         self.source = source
         self.engine = engine
@@ -306,13 +276,14 @@ class LiveSession:
         self.segmenter = segmenter or Segmenter(load_vad(settings.live.vad), settings.live, clock=clock)
         self.max_audio_s = max_audio_s
         self.clock = clock
+        self.callsigns = list(callsigns) if callsigns else None
+        self._prompt = callsign_prompt(self.callsigns) if self.callsigns else None
         self.queue = LagQueue(settings.live.queue_size)
         self.summary = LiveSummary()
         self._seg_lock = threading.Lock()
         self._capture_done = threading.Event()
         self._abandon_capture = False
         self._errors: list[BaseException] = []
-        self._parse = _parser()
         self._last_lag_report = 0.0
         self._abort = threading.Event()
         self._signals = 0
@@ -412,7 +383,7 @@ class LiveSession:
             return
         if self._early is not None:  # superseded before it was used: speech resumed
             self._waste(self._early[1])
-        self._early = (t.key, self.engine.transcribe(t.audio))
+        self._early = (t.key, self.engine.transcribe(t.audio, prompt=self._prompt))
 
     def _waste(self, result: Any) -> None:
         self.summary.speculative_wasted += 1
@@ -427,18 +398,18 @@ class LiveSession:
         else:
             if early is not None:
                 self._waste(early[1])
-            result = self.engine.transcribe(t.audio)
+            result = self.engine.transcribe(t.audio, prompt=self._prompt)
         ready = self.clock()
-        callsign, commands = self._parse(result.text)
+        facts = annotate(result.text, self.callsigns)
         record = LiveRecord(
             index=t.index, started_at=_iso(t.wall_start), wall_start=t.wall_start,
-            stream_start_s=t.start_s, stream_end_s=t.end_s, duration_s=t.duration_s, text=result.text,
+            stream_start_s=t.start_s, stream_end_s=t.end_s, duration_s=t.duration_s, text=facts.text,
             avg_logprob=float(result.avg_logprob), no_speech_prob=float(result.no_speech_prob),
             compression_ratio=float(result.compression_ratio), low_confidence=bool(result.low_confidence),
-            reasons=list(getattr(result, "reasons", []) or []), callsign=callsign, commands=commands,
+            reasons=list(getattr(result, "reasons", []) or []), callsign=facts.callsign, commands=facts.commands,
             latency_s=max(0.0, ready - t.end_captured_wall), decode_s=float(result.latency_s),
             wait_s=max(0.0, began - t.closed_wall), behind=self.queue.behind, end_reason=t.reason,
-            source=self.source.description,
+            source=self.source.description, snapped_from=facts.snapped_from,
         )
         s = self.summary
         s.transmissions += 1

@@ -23,13 +23,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from ..audio.io import SAMPLE_RATE, Resampler, decode_container, iter_audio
+from ..audio.segment import Chunk
 from ..errors import AudioError, LiveSourceError
 from ..log import get_logger
 
@@ -44,24 +44,6 @@ PCM_FORMATS: dict[str, tuple[str, float, float]] = {
 }
 
 log = get_logger(__name__)
-
-
-@dataclass
-class Chunk:
-    """A block of audio from a source.
-
-    Attributes:
-        audio: float32 mono samples at 16 kHz.
-        start_sample: Stream position of the first sample (samples received so far).
-        captured_wall: Wall-clock time (Unix seconds) at which the last sample was received.
-        discontinuity: The stream broke before this chunk (a network stream reconnected);
-            ``audio`` may be empty for a chunk that only signals the break.
-    """
-
-    audio: np.ndarray
-    start_sample: int
-    captured_wall: float
-    discontinuity: bool = False
 
 
 class _Break:

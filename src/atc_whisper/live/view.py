@@ -18,8 +18,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from ..audio.segment import Transmission
 from .runner import LiveRecord, LiveSummary
-from .segmenter import Transmission
 
 
 def _commands(commands: list[dict[str, Any]]) -> str:

@@ -383,6 +383,22 @@ def _parse_name(name: str | os.PathLike[str]) -> tuple[Path | None, str]:
     return None, canonical
 
 
+def locate_model(name: str | os.PathLike[str]) -> Path | str:
+    """Check that ``name`` can name a model, without loading, converting or downloading it.
+
+    The cheap check commands run before any work starts (``evaluate`` checks both models
+    before decoding anything); :func:`resolve_model` later finds the weights.
+
+    Returns:
+        The Whisper folder (Hugging Face or CTranslate2), or the canonical Hub/bundled name.
+
+    Raises:
+        ModelError: The name is empty, a missing folder, or a folder that holds no Whisper model.
+    """
+    path, canonical = _parse_name(name)
+    return _check_local(path) if path is not None else canonical
+
+
 def resolve_model(name: str | os.PathLike[str], workspace: Workspace, *, offline: bool = False) -> ResolvedModel:
     """Resolve ``name`` to a Hugging Face Whisper folder.
 

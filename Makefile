@@ -9,7 +9,9 @@ BIN := $(VENV)/bin
 # The stamp carries a hash of pyproject.toml, so editing dependencies re-installs.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile 2>/dev/null | cksum | cut -d' ' -f1)
 SYSTEM_STAMP := $(VENV)/.system-packages
-APT_PACKAGES := espeak-ng ffmpeg sox libsndfile1 libportaudio2
+# espeak-ng: TTS; ffmpeg: decoding fallback without PyAV and the tests' encoders; libsndfile1: soundfile;
+# libportaudio2: sounddevice (live microphone input).
+APT_PACKAGES := espeak-ng ffmpeg libsndfile1 libportaudio2
 # The CPU build of PyTorch; never ask pip for an unpinned torch (that pulls several GB of CUDA).
 TORCH := torch==2.13.0
 PYTEST_ARGS ?=

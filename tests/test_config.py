@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from atc_whisper.config import Settings, load_settings, parse_override, render_toml, settings_from_dict
 from atc_whisper.errors import ConfigError

@@ -16,6 +16,7 @@ import pytest
 import soundfile as sf
 
 from atc_whisper.config import Settings
+from atc_whisper.errors import DataError
 from atc_whisper.phraseology import normalize_atc
 from atc_whisper.transcribe import Transcription, load_engine
 from atc_whisper.transcribe.files import split_windows, transcribe_file
@@ -234,7 +235,7 @@ def test_srt_round_trip_and_low_confidence_flag():
     assert cues[1][2].startswith("roger") and "LOW CONFIDENCE" in cues[1][2]
     assert "LOW CONFIDENCE: low_logprob" in text_line(segments[1], show_file=True)
     assert "LOW CONFIDENCE" not in text_line(segments[0], show_file=False)
-    with pytest.raises(ValueError):
+    with pytest.raises(DataError, match="SRT"):
         parse_srt("1\nnot a time\ntext\n")
 
 

@@ -83,7 +83,7 @@ class Recognizer:
             settings = load_settings(workspace_config=self.workspace.config_path) if workspace is not None else Settings()
         self.settings = settings
         if callsigns is None or isinstance(callsigns, (str, os.PathLike)):
-            self.callsigns = known_callsigns(settings, self.workspace, callsigns)
+            self.callsigns = known_callsigns(settings, self.workspace, None if callsigns is None else Path(callsigns))
         else:
             self.callsigns = [c for c in callsigns if c.strip()] or None
         self.model_name = str(model) if model is not None else settings.model.name
@@ -110,7 +110,7 @@ class Recognizer:
 
         known = list(callsigns) if callsigns is not None else self.callsigns
         if isinstance(audio, (str, os.PathLike)):
-            yield from transcribe_file(audio, self.engine, self.settings, callsigns=known)
+            yield from transcribe_file(os.fspath(audio), self.engine, self.settings, callsigns=known)
             return
         import numpy as np
 

@@ -93,16 +93,7 @@ def _wer(refs: list[str], hyps: list[str], shown: int) -> tuple[float, list[floa
     """Normalised corpus WER and the first ``shown`` utterance WERs (evaluation's own metric)."""
     from ..evaluate import metrics
 
-    try:
-        return float(metrics.wer(refs, hyps)), list(metrics.utterance_wers(refs[:shown], hyps[:shown]))
-    except ImportError:  # the ATC normaliser is not installed: plain lower-case word WER
-        import jiwer
-
-        def norm(text: str) -> str:
-            return " ".join("".join(c if c.isalnum() or c.isspace() else " " for c in text.lower()).split()) or "-"
-
-        r, h = [norm(x) for x in refs], [norm(x) for x in hyps]
-        return float(jiwer.wer(r, h)), [float(jiwer.wer(r[i], h[i])) for i in range(shown)]
+    return float(metrics.wer(refs, hyps)), list(metrics.utterance_wers(refs[:shown], hyps[:shown]))
 
 
 def distillation_loss(teacher: Any, student_logits: torch.Tensor, inputs: dict[str, Any],

@@ -263,10 +263,12 @@ def _usable_snapshot(path: Path) -> bool:
 def _hub_snapshot(name: str, workspace: Workspace, offline: bool) -> Path | None:
     """A usable hub copy under the workspace (downloaded now if allowed); None when not available."""
     global _hub_unreachable
+    cache = workspace.pretrained_dir / "hub"
+    if not cache.is_dir() and not _hub_allowed(offline):
+        return None  # nothing downloaded before and no download allowed: skip importing huggingface_hub
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
-    cache = workspace.pretrained_dir / "hub"
     # Whisper repos also hold TensorFlow/Flax copies; only the PyTorch (or CTranslate2) files are needed.
     patterns = ["*.json", "*.txt", "*.safetensors", "model.bin"]
     path: Path | None = None

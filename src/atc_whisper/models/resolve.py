@@ -305,12 +305,18 @@ def _resolve_hub(name: str, workspace: Workspace, offline: bool) -> ResolvedMode
     return ResolvedModel(name, local.hf_dir, "hub", local.english_only)
 
 
-def _resolve_bundled(bundled: BundledModel, workspace: Workspace) -> ResolvedModel:
+def _bundled_files(bundled: BundledModel) -> tuple[list[str], list[Path]]:
+    """The installed package versions and the shipped files; ModelError when one is missing."""
     versions = bundled.versions()
     sources = bundled.sources()
     missing = [str(f) for f in sources if not f.is_file()]
     if missing:
         raise ModelError(f"{', '.join(missing)} missing; re-install {' and '.join(bundled.packages)}.")
+    return versions, sources
+
+
+def _resolve_bundled(bundled: BundledModel, workspace: Workspace) -> ResolvedModel:
+    versions, sources = _bundled_files(bundled)
     target = workspace.pretrained_dir / safe_dir_name(bundled.name)
     # Package versions plus size/mtime of the shipped files: cheap to check on every call, and a
     # re-installed or upgraded package changes it, so the cached conversion is rebuilt.
@@ -466,16 +472,12 @@ def resolve_ct2(name: str | os.PathLike[str], workspace: Workspace, *, offline: 
 
 def _bundled_ct2(bundled: BundledModel, workspace: Workspace) -> Path:
     """The bundled CTranslate2 folder: the package's own folder, or its parts joined once."""
-    bundled.versions()  # a clear error when a package is missing
-    sources = bundled.sources()
-    missing = [str(f) for f in sources if not f.is_file()]
-    if missing:
-        raise ModelError(f"{', '.join(missing)} missing; re-install {' and '.join(bundled.packages)}.")
+    versions, sources = _bundled_files(bundled)
     folders = {f.parent for f in sources}
     if len(folders) == 1 and (next(iter(folders)) / "model.bin").is_file():
         return next(iter(folders))
     target = workspace.ct2_dir / f"{safe_dir_name(bundled.name)}-bundled"
-    fingerprint = _fingerprint([CONVERTER_VERSION, bundled.name, bundled.versions(), [_file_stamp(f) for f in sources]])
+    fingerprint = _fingerprint([CONVERTER_VERSION, bundled.name, versions, [_file_stamp(f) for f in sources]])
     marker = target / SOURCE_MARKER
     try:
         if json.loads(marker.read_text(encoding="utf-8")).get("fingerprint") == fingerprint:

@@ -1,4 +1,4 @@
-"""The SQLite catalogue: every sample, run, evaluation result and live transcript.
+"""The SQLite catalogue: every sample, run, evaluation result and transcript (live or from files).
 
 One file, ``data/atc_dataset/atc_dataset.db``, is the single source of truth about the data:
 which clips exist, what was said in them, where they came from and which split they are in.
@@ -102,7 +102,7 @@ _RESULT_COLUMNS = (
 )
 _TRANSCRIPT_COLUMNS = (
     "started_at", "duration_s", "source", "text", "avg_logprob", "no_speech_prob", "compression_ratio",
-    "low_confidence", "callsign", "commands", "audio_path", "latency_s",
+    "low_confidence", "callsign", "commands", "audio_path", "latency_s", "offset_s", "text_norm",
 )
 
 
@@ -512,14 +512,22 @@ class Catalogue:
             r.update(json.loads(r.pop("extra") or "{}"))
         return rows
 
-    # -- live transcripts ------------------------------------------------------------------
+    # -- transcripts (live and files) ------------------------------------------------------
     def add_transcripts(self, rows: list[dict[str, Any]]) -> list[int]:
-        """Store live transcripts in one transaction; returns their ids.
+        """Store transcripts in one transaction; returns their ids.
 
-        Each row needs ``started_at`` (ISO text or epoch seconds), ``duration_s``, ``source``
-        and ``text``; confidence fields, ``callsign``, ``commands`` (a list), ``audio_path``
-        and ``latency_s`` are optional; other keys go to ``extra``.
+        Each row needs ``started_at`` (ISO text or epoch seconds; stored as ISO UTC with
+        milliseconds), ``duration_s``, ``source`` and ``text``; confidence fields, ``callsign``,
+        ``commands`` (a list), ``audio_path``, ``latency_s`` and ``offset_s`` (start within
+        ``audio_path`` for file transcripts) are optional; ``text_norm`` is filled in from
+        ``text``; other keys go to ``extra``.
+
+        Raises:
+            DataError: A row lacks a required key or its ``started_at`` is not a time.
         """
+        from ..phraseology import normalize_atc
+        from .transcripts import utc_iso
+
         sql = (f"INSERT INTO transcripts ({', '.join(_TRANSCRIPT_COLUMNS)}, extra) "
                f"VALUES ({', '.join('?' * (len(_TRANSCRIPT_COLUMNS) + 1))})")
         values = []
@@ -527,16 +535,15 @@ class Catalogue:
             missing = [k for k in ("started_at", "duration_s", "source", "text") if row.get(k) is None]
             if missing:
                 raise DataError(f"transcript {row!r} lacks {', '.join(missing)}.")
-            started = row["started_at"]
-            if isinstance(started, (int, float)):
-                started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started)) + f".{int(started % 1 * 1000):03d}Z"
             audio = row.get("audio_path")
+            offset = row.get("offset_s")
             extra = {k: v for k, v in row.items() if k not in _TRANSCRIPT_COLUMNS}
             values.append((
-                str(started), float(row["duration_s"]), str(row["source"]), str(row["text"]), row.get("avg_logprob"),
-                row.get("no_speech_prob"), row.get("compression_ratio"), _bool_or_none(row.get("low_confidence")),
-                row.get("callsign"), _json(list(row.get("commands") or [])),
-                None if audio is None else self.relative_path(audio), row.get("latency_s"), _json(extra),
+                utc_iso(row["started_at"]), float(row["duration_s"]), str(row["source"]), str(row["text"]),
+                row.get("avg_logprob"), row.get("no_speech_prob"), row.get("compression_ratio"),
+                _bool_or_none(row.get("low_confidence")), row.get("callsign"), _json(list(row.get("commands") or [])),
+                None if audio is None else self.relative_path(audio), row.get("latency_s"),
+                None if offset is None else float(offset), normalize_atc(str(row["text"])), _json(extra),
             ))
         ids = []
         with self.transaction() as conn:
@@ -545,10 +552,15 @@ class Catalogue:
         return ids
 
     def transcripts(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Live transcripts, oldest first, with ``commands`` decoded and ``audio_path`` absolute."""
+        """Transcripts, oldest first, with ``commands`` decoded and ``audio_path`` absolute."""
         sql = "SELECT * FROM transcripts ORDER BY id" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        return self.query_transcripts(sql, [])
+
+    def query_transcripts(self, sql: str, args: Iterable[Any]) -> list[dict[str, Any]]:
+        """Run a ``SELECT * FROM transcripts ...`` query and decode its rows as :meth:`transcripts` does
+        (see :func:`atc_whisper.data.transcripts.search_transcripts`)."""
         with self._lock:
-            rows = [dict(r) for r in self._conn.execute(sql)]
+            rows = [dict(r) for r in self._conn.execute(sql, list(args))]
         for r in rows:
             r["commands"] = json.loads(r["commands"] or "[]")
             r.update(json.loads(r.pop("extra") or "{}"))

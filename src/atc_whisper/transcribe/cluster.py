@@ -17,6 +17,7 @@ Ray is optional: ``pip install 'atc-whisper[ray]'``.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import time
@@ -35,20 +36,23 @@ log = get_logger(__name__)
 RAY_VERSION = "2.60.0"
 #: Tasks queued on each worker, so it starts the next file while the driver records the last.
 TASKS_PER_WORKER = 2
+#: Ray's switch for multi-node clusters; "0" makes it bind to and advertise 127.0.0.1 only.
+_LOOPBACK_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 #: Restarts of a worker process that died (out of memory, killed node) before it is given up.
 WORKER_RESTARTS = 3
 
 
-def require_ray() -> Any:
-    """Import Ray, or raise a ConfigError that names the extra to install."""
+def require_ray() -> None:
+    """Check that Ray is installed (without importing it), or raise a ConfigError that names the extra."""
     try:
-        import ray
-    except ImportError:
+        found = importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):  # ValueError: a module entry without a spec (blocked import)
+        found = False
+    if not found:
         raise ConfigError(
             f"--ray needs the Ray package: pip install 'atc-whisper[ray]' (ray=={RAY_VERSION}), on the machine you "
             "run this command on and on every node of the cluster."
-        ) from None
-    return ray
+        )
 
 
 def connect(address: str, *, num_cpus: float | None = None) -> Any:
@@ -66,10 +70,15 @@ def connect(address: str, *, num_cpus: float | None = None) -> Any:
     Raises:
         ConfigError: Ray is missing or the cluster cannot be reached.
     """
-    ray = require_ray()
     address = address.strip()
     if not address:
         raise ConfigError("--ray needs an address: local, auto, HOST:PORT or ray://HOST:PORT.")
+    require_ray()
+    if address == "local":
+        # A private cluster for one run never has other nodes: keep it on the loopback interface
+        # instead of opening its ports on the network (Ray reads this when it is imported).
+        os.environ.setdefault(_LOOPBACK_ONLY_ENV, "0")
+    import ray
     options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": True}
     try:
         if address == "local":
@@ -77,7 +86,7 @@ def connect(address: str, *, num_cpus: float | None = None) -> Any:
             ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **options)
         else:
             ray.init(address=address, **{k: v for k, v in options.items() if k != "include_dashboard"})
-    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:  # what ray.init raises when unreachable
         raise ConfigError(
             f"cannot connect to the Ray cluster at {address!r} ({type(exc).__name__}: {exc}). Start one with "
             "'ray start --head' and pass its address (HOST:6379), 'auto' on a cluster node, or 'local'."

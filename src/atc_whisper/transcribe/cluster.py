@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,8 +77,12 @@ def connect(address: str, *, num_cpus: float | None = None) -> Any:
     require_ray()
     if address == "local":
         # A private cluster for one run never has other nodes: keep it on the loopback interface
-        # instead of opening its ports on the network (Ray reads this when it is imported).
+        # instead of opening its ports on the network (Ray reads this when it is imported), and
+        # give it a token of its own rather than Ray's default of writing one to ~/.ray.
         os.environ.setdefault(_LOOPBACK_ONLY_ENV, "0")
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        if not os.environ.get("RAY_AUTH_TOKEN") and not os.environ.get("RAY_AUTH_TOKEN_PATH"):
+            os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     import ray
     options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": True}
     try:

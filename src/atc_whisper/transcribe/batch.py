@@ -14,7 +14,7 @@ from typing import Any
 
 from ..config import Settings
 from ..workspace import Workspace
-from .jobs import BatchSummary, Executor, LocalExecutor, plan_batch, run_batch
+from .jobs import BatchSummary, Executor, LocalExecutor, find_jobs, plan_batch, run_batch
 
 
 def transcribe_batch(
@@ -64,6 +64,8 @@ def transcribe_batch(
         from .cluster import require_ray
 
         require_ray()  # before any work: a missing extra is a setup error, not 10,000 failed files
+    # Inputs first: a wrong folder or manifest is reported before any model is looked for.
+    jobs = find_jobs(inputs, output_dir, settings)
     # A model folder is passed on as an absolute path: Ray workers do not share this working folder.
     if Path(model).expanduser().exists():
         model = str(Path(model).expanduser().resolve())
@@ -72,7 +74,7 @@ def transcribe_batch(
     plan = plan_batch(
         inputs, output_dir, settings, resolved_model=resolved, engine=engine_name, fmt=fmt, callsigns=callsigns,
         catalogue_path=workspace.db_path if catalogue else None, catalogue_root=workspace.root, force=force,
-        extra_settings=extra_settings,
+        extra_settings=extra_settings, jobs=jobs,
     )
     executor: Executor
     if ray_address is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 import os
 import secrets
 import time
@@ -56,7 +57,7 @@ def require_ray() -> None:
         )
 
 
-def connect(address: str, *, num_cpus: float | None = None) -> Any:
+def connect(address: str, *, num_cpus: int | None = None) -> Any:
     """Connect to (or, for ``local``, start) a Ray cluster.
 
     Args:
@@ -165,7 +166,7 @@ class RayExecutor:
         batch = self.settings.batch
         local_cpus = None
         if self.address == "local" and batch.ray_workers:
-            local_cpus = batch.ray_workers * batch.ray_cpus_per_worker
+            local_cpus = math.ceil(batch.ray_workers * batch.ray_cpus_per_worker)
         started = time.perf_counter()
         ray = self._ray = connect(self.address, num_cpus=local_cpus)
         count = batch.ray_workers

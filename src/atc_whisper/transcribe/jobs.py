@@ -504,6 +504,21 @@ class BatchPlan:
         self.index.close()
 
 
+def check_output_dir(output_dir: Path) -> Path:
+    """The output folder, absolute; ConfigError when it is an existing file."""
+    output_dir = Path(output_dir).expanduser().resolve()
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ConfigError(f"--output {output_dir} is a file; a batch writes one transcript per input into a folder.")
+    return output_dir
+
+
+def find_jobs(inputs: Sequence[Path], output_dir: Path, settings: Settings) -> list[FileJob]:
+    """The files of a batch (:func:`atc_whisper.transcribe.inputs.collect_jobs` with ``batch.audio_extensions``)."""
+    from .inputs import collect_jobs
+
+    return collect_jobs(inputs, settings.batch.audio_extensions, output_dir=check_output_dir(output_dir))
+
+
 def plan_batch(
     inputs: Sequence[Path],
     output_dir: Path,
@@ -517,6 +532,7 @@ def plan_batch(
     catalogue_root: Path | None = None,
     force: bool = False,
     extra_settings: dict[str, Any] | None = None,
+    jobs: list[FileJob] | None = None,
 ) -> BatchPlan:
     """Find the files, lock the output folder and fix the settings part of the job key.
 
@@ -532,16 +548,14 @@ def plan_batch(
         catalogue_root: The catalogue's root for relative audio paths (the workspace).
         force: Transcribe every file again, finished or not.
         extra_settings: More options that change the result (see :func:`result_settings`).
+        jobs: The files, when already found with :func:`find_jobs` (``inputs`` is then not read).
 
     Raises:
         ConfigError: No input, an unusable manifest, an output that is a file, or a locked folder.
     """
-    from .inputs import collect_jobs
-
-    output_dir = Path(output_dir).expanduser().resolve()
-    if output_dir.exists() and not output_dir.is_dir():
-        raise ConfigError(f"--output {output_dir} is a file; a batch writes one transcript per input into a folder.")
-    jobs = collect_jobs(inputs, settings.batch.audio_extensions, output_dir=output_dir)
+    output_dir = check_output_dir(output_dir)
+    if jobs is None:
+        jobs = find_jobs(inputs, output_dir, settings)
     output_dir.mkdir(parents=True, exist_ok=True)
     index = JobIndex(output_dir)
     try:

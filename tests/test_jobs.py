@@ -242,7 +242,7 @@ def test_folder_run_survives_a_corrupt_file_and_reruns_only_what_changed(run_cli
     rerun_s = time.perf_counter() - started
     assert again.returncode == 1  # the broken file is still broken, and still reported
     assert "4 file(s): 0 transcribed, 3 already done, 1 failed." in again.stderr
-    assert "unchanged since the last run" in again.stderr and "model load 0.0 s" in again.stderr
+    assert "unchanged since the last run" in again.stderr and "0 engine(s), model load 0.0 s" in again.stderr
     assert _mtimes(out) == written
     assert rerun_s < 30, rerun_s
 

@@ -461,7 +461,7 @@ class LocalExecutor:
         self._load = load
         self.settings = settings
         self.engine: Any = None
-        self.workers = 1
+        self.workers = 0  # 1 once the engine is loaded
         self.load_s = 0.0
 
     def run(self, tasks: Iterator[FileTask]) -> Iterator[FileResult]:
@@ -471,6 +471,7 @@ class LocalExecutor:
                 started = time.perf_counter()
                 self.engine = self._load()
                 self.load_s = time.perf_counter() - started
+                self.workers = 1
             yield run_file_job(task, self.engine, self.settings)
 
     def close(self) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from atc_whisper.errors import ConfigError
-from atc_whisper.transcribe.jobs import INDEX_NAME, STATE_DIR
+from atc_whisper.transcribe.job_index import INDEX_NAME, STATE_DIR
 from atc_whisper.workspace import Workspace
 
 TEXTS = [

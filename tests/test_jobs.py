@@ -20,15 +20,8 @@ import pytest
 from atc_whisper.config import Settings
 from atc_whisper.errors import ConfigError
 from atc_whisper.transcribe.inputs import collect_jobs, read_manifest, recording_start, time_from_name
-from atc_whisper.transcribe.jobs import (
-    INDEX_NAME,
-    STATE_DIR,
-    JobIndex,
-    job_key,
-    model_fingerprint,
-    remove_leftovers,
-    result_settings,
-)
+from atc_whisper.transcribe.job_index import INDEX_NAME, STATE_DIR, JobIndex, remove_leftovers
+from atc_whisper.transcribe.jobs import job_key, model_fingerprint, result_settings
 from atc_whisper.workspace import Workspace
 
 AUDIO = [".wav", ".flac", ".mp3"]

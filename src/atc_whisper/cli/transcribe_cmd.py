@@ -148,8 +148,7 @@ def _run_batch(app: App, inputs: tuple[Path, ...], output: Path | None, fmt: str
                force: bool) -> None:
     """Batch mode: the library does the work; print its summary and exit 1 when a file failed."""
     from ..models.resolve import default_model_name
-    from ..transcribe.batch import transcribe_batch
-    from ..transcribe.jobs import summary_lines
+    from ..transcribe.batch import summary_lines, transcribe_batch
 
     if output is None:
         raise ConfigError("a batch (folder, manifest, --catalogue, --ray or --force) writes one transcript per file: "

@@ -42,7 +42,8 @@ log = get_logger(__name__)
 #: that existing outputs are redone. (Package upgrades alone do not redo a finished archive.)
 JOB_VERSION = 1
 #: File name ending of each output format (others get ``.<format>``).
-FORMAT_SUFFIXES = {"text": ".txt", "jsonl": ".jsonl", "json": ".json", "srt": ".srt", "vtt": ".vtt", "tsv": ".tsv"}
+FORMAT_SUFFIXES = {"text": ".txt", "jsonl": ".jsonl", "json": ".json", "srt": ".srt", "vtt": ".vtt", "tsv": ".tsv",
+                   "conversation": ".conversation.txt"}
 #: Live/segmenter settings that shape how a file is cut (part of the job key).
 SEGMENTATION_KEYS = ("vad", "threshold", "min_silence_ms", "speech_pad_ms", "min_speech_ms", "max_segment_s")
 #: Settings sections, if present, that belong to segmentation as a whole.

@@ -314,7 +314,7 @@ def _pending(plan: BatchPlan, summary: BatchSummary, catalogue: Any, step: Calla
             continue
         key = job_key(sha, plan.settings_digest)
         if entry is not None and entry.get("failed") and entry.get("key") == key and not plan.force:
-            summary.failed.append(FailedFile(job.path, f"{entry['failed']} (unchanged since the last run)"))
+            summary.failed.append(FailedFile(job.path, f"{entry['failed']} (unchanged since the last run; --force tries again)"))
             step()
             continue
         same = (entry is not None and not entry.get("failed") and entry.get("key") == key and target.exists()
@@ -412,7 +412,8 @@ def summary_lines(summary: BatchSummary) -> list[str]:
         + (f"; {summary.rows_stored} row(s) stored in the catalogue" if summary.rows_stored else "") + ".",
     ]
     if summary.failed:
-        lines.append(f"Failed ({len(summary.failed)}; they are retried by the next run):")
+        lines.append(f"Failed ({len(summary.failed)}; a re-run tries files that changed and failures not caused "
+                     "by the file itself):")
         lines += [f"  {f.reason}" if str(f.path) in f.reason else f"  {f.path}: {f.reason}" for f in summary.failed]
     return lines
 

@@ -106,13 +106,14 @@ CREATE TABLE transcripts (
 
 # Version 3: transcripts of whole files (``transcribe --catalogue``) and searching them
 # (``atc-whisper search``): where in the file a row starts, the normalised text for word
-# search, and indexes for the time, callsign and file look-ups.
+# search, and indexes for the time, callsign and file look-ups ("IF NOT EXISTS": another
+# migration may create the first two as well).
 _V3 = """
 ALTER TABLE transcripts ADD COLUMN offset_s REAL;
 ALTER TABLE transcripts ADD COLUMN text_norm TEXT;
-CREATE INDEX transcripts_started ON transcripts (started_at);
-CREATE INDEX transcripts_callsign ON transcripts (callsign);
-CREATE INDEX transcripts_audio ON transcripts (audio_path);
+CREATE INDEX IF NOT EXISTS transcripts_started ON transcripts (started_at);
+CREATE INDEX IF NOT EXISTS transcripts_callsign ON transcripts (callsign);
+CREATE INDEX IF NOT EXISTS transcripts_audio ON transcripts (audio_path);
 """
 
 MIGRATIONS: list[str] = [_V1, _V2, _V3]

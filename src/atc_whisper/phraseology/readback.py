@@ -211,7 +211,7 @@ _VALUE_KEYWORDS: dict[str, frozenset[str]] = {
     "altimeter": frozenset({"altimeter"}),
     "hold_short": frozenset({"short"}),
     "approach": frozenset({"approach", "ils", "visual", "rnp", "localizer"}),
-    "taxi": frozenset({"holding"}),
+    "taxi": frozenset({"point"}),  # "holding point"; "holding short" is another item
     "direct": frozenset({"direct"}),
     "clearance": frozenset({"via", "departure"}),
 }
@@ -265,6 +265,7 @@ def _commands_of(x: Sequence[Command] | ParsedTransmission) -> Sequence[Command]
 class _Bare:
     kind: str  # "digits", "feet", "level", "runway"
     value: str
+    start: int  # token index: a runway designator and its digits are one number read two ways
 
 
 def _bare_values(text: str) -> list[_Bare]:
@@ -279,12 +280,12 @@ def _bare_values(text: str) -> list[_Bare]:
     while i < len(tokens):
         fl, end = read_flight_level(tokens, i)
         if fl is not None:
-            found.append(_Bare("level", f"FL{fl:03d}"))
+            found.append(_Bare("level", f"FL{fl:03d}", i))
             i = end
             continue
         feet, end = read_altitude(tokens, i)
         if feet is not None:
-            found.append(_Bare("feet", f"{feet}ft"))
+            found.append(_Bare("feet", f"{feet}ft", i))
             i = end
             continue
         digits, end = read_digits(tokens, i)
@@ -296,8 +297,8 @@ def _bare_values(text: str) -> list[_Bare]:
                 digits, end = digits + more, after
             runway, _ = read_runway(tokens, i)
             if runway is not None and len(digits) <= 2:
-                found.append(_Bare("runway", runway))
-            found.append(_Bare("digits", digits))
+                found.append(_Bare("runway", runway, i))
+            found.append(_Bare("digits", digits, i))
             i = end
             continue
         i += 1
@@ -422,12 +423,14 @@ def check_readback(
             missing.append(k)
     if missing and readback_text:
         tokens = normalize_atc(readback_text).split()
-        bare = [b for b in _bare_values(readback_text) if not _explained(b, heard)]
+        values = _bare_values(readback_text)
+        explained = {b.start for b in values if _explained(b, heard)}
+        bare = [b for b in values if b.start not in explained]
         still: list[int] = []
         for k in missing:
             hit = next((b for b in bare if _bare_matches(expected[k], b)), None)
             if hit is not None:
-                bare.remove(hit)
+                bare = [b for b in bare if b.start != hit.start]
             elif _name_said(expected[k], tokens):
                 pass
             elif _misheard(expected[k], tokens, partial=k in partial):

@@ -77,14 +77,14 @@ _VALUE_WORDS = frozenset({
 })
 # Single words (and word pairs) that one side says, with their weight.
 _WORD_CUES: dict[str, float] = {
-    "request": 2.0, "wilco": 2.5, "unable": 2.0, "ready": 1.0, "established": 1.2, "received": 1.5,
+    "request": 3.0, "wilco": 3.0, "unable": 3.0, "ready": 1.0, "established": 1.2, "received": 1.5,
     "looking": 1.0, "we": 0.8, "our": 0.8, "my": 0.8, "us": 0.5, "affirm": 0.3,
     "identified": -2.0, "report": -1.5, "expect": -1.5, "wind": -1.5, "caution": -1.2, "traffic": -0.8,
     "your": -1.0, "you": -0.5, "correction": -0.3, "break": -0.8, "approved": -0.3, "number": -0.5,
     "advise": -1.0, "negative": -0.2, "confirm": -0.3,
 }
 _PHRASE_CUES: dict[tuple[str, ...], float] = {
-    ("with", "you"): 2.5, ("in", "sight"): 1.5, ("say", "again"): 0.3, ("good", "day"): 0.0,
+    ("with", "you"): 4.0, ("in", "sight"): 1.5, ("say", "again"): 0.3, ("good", "day"): 0.0,
     ("when", "ready"): -2.5,  # cancels "ready"
     ("report", "established"): 0.0, ("radar", "contact"): -2.0, ("go", "ahead"): -1.5,
     ("roger", "mayday"): -4.0, ("roger", "pan"): -4.0, ("mayday", "mayday"): 2.5, ("pan", "pan"): 2.5,

@@ -7,8 +7,12 @@ callsigns are the same as in the training data): the controller calls an aircraf
 instructs it; the pilot reads the same items back and ends with the callsign. At
 ``error_rate`` a readback is made wrong the way real ones are (Eurocontrol's level-bust and
 hearback studies: a wrong value - most often a level, heading or frequency - or a required
-item left out), and the error is recorded. Some exchanges open with a pilot's call ("london
-control, speedbird one two three, request direct lamso"), as on a real frequency.
+item left out), and the error is recorded. Correct readbacks are not all word-for-word: at
+``variation_rate`` an item is said the short way pilots legitimately use (the level without
+the verb, the heading without the turn direction, "three five zero" without "flight level",
+approvals just acknowledged), so a check that merely compares commands would cry wolf. Some
+exchanges open with a pilot's call ("london control, speedbird one two three, request direct
+lamso"), as on a real frequency.
 
 Every transmission is a generator `Utterance`: ``text`` for a TTS engine, ``reference``,
 ``role``, ``callsign`` and ``commands`` (what the words actually say - for a wrong readback,
@@ -27,8 +31,9 @@ from atc_whisper.phraseology import generator as gen
 from atc_whisper.phraseology.commands import Command
 from atc_whisper.phraseology.generator import PHASES, Utterance
 from atc_whisper.phraseology.numbers import altitude_words, frequency_words, runway_words, spell_digits
+from atc_whisper.phraseology.parser import parse_tokens
 from atc_whisper.phraseology.readback import REQUIRED_ITEMS, _item
-from atc_whisper.phraseology.vocabulary import WAYPOINTS
+from atc_whisper.phraseology.vocabulary import DIGIT_OF_WORD, LETTER_OF_WORD, WAYPOINTS
 
 ERROR_KINDS: tuple[str, ...] = ("changed", "missing")
 # Phases whose instructions are read back (the emergency phase's "roger mayday" is not).
@@ -228,7 +233,7 @@ def _utterance(uid: str, chunks: list[list[str]], telephony: str, callsign: list
 
 
 def _exchange(seed: int, index: int, error_rate: float, kinds: Sequence[str], opening_rate: float,
-              phases: Sequence[str]) -> Exchange:
+              variation_rate: float, phases: Sequence[str]) -> Exchange:
     rng = random.Random(f"x{seed}:{index}")
     uid = f"x{seed}-{index:06d}"
     while True:  # an exchange needs something to read back
@@ -250,12 +255,51 @@ def _exchange(seed: int, index: int, error_rate: float, kinds: Sequence[str], op
             error, read_back = _inject(kind, read_back, rng)
             if error is not None:
                 break
-    chunks = [item.pilot for item in read_back if item.pilot]
-    if not chunks:  # everything left out: the pilot only acknowledges
+    chunks = [c for c in _vary([item for item in read_back if item.pilot], error, variation_rate, rng) if c]
+    if not chunks:  # nothing (left) to read back: the pilot only acknowledges
         chunks = [[rng.choice(("roger", "wilco"))]]
-    readback = _utterance(f"{uid}-pilot", [*chunks, callsign], telephony, callsign, rng, "pilot", phase,
-                          tuple(c for item in read_back for c in item.commands))
+    # what the words say (a value read back without its keyword is no parsed command)
+    commands = parse_tokens([w for chunk in chunks for w in chunk]).commands
+    readback = _utterance(f"{uid}-pilot", [*chunks, callsign], telephony, callsign, rng, "pilot", phase, commands)
     return Exchange(uid, instruction, readback, opening, error)
+
+
+def _vary(items: list[gen._Item], error: InjectedError | None, rate: float, rng: random.Random) -> list[list[str]]:
+    """The pilot's words of each item, some said the short ways pilots legitimately use: the
+    level without the verb, the heading without the turn direction, a value without its keyword
+    ("three five zero", at most one per readback, never right after another number), start-up
+    and push-back approvals not read back."""
+    chunks: list[list[str]] = []
+    bare_used = False
+    for item in items:
+        words = list(item.pilot or [])
+        types = [c.type for c in item.commands]
+        planted = error is not None and (error.expected in item.commands or error.heard in item.commands)
+        if planted or len(types) != 1 or rng.random() >= rate:
+            chunks.append(words)
+            continue
+        kind = types[0]
+        after_number = bool(chunks) and bool(chunks[-1]) and chunks[-1][-1] in _SPELLED
+        value = _value_words(item.commands[0])
+        bare_ok = not bare_used and not after_number and bool(value) and _find(words, value) is not None
+        if kind in ("pushback", "startup"):
+            words = []
+        elif kind in ("climb", "descend", "maintain") and "flight" in words:
+            at = words.index("flight")
+            words = value if bare_ok and rng.random() < 0.4 else words[at:]
+            bare_used = bare_used or words == value
+        elif kind in ("climb", "descend", "maintain") and words and words[0] in _LEVEL_VERBS:
+            words = [w for w in words if w not in _LEVEL_VERBS and w not in ("to", "and")]
+        elif kind == "heading" and words and words[0] in ("left", "right", "turn"):
+            words = words[words.index("heading"):] if "heading" in words else words
+        elif kind in ("squawk", "qnh") and bare_ok:
+            words, bare_used = value, True
+        chunks.append(words)
+    return chunks
+
+
+_SPELLED = frozenset(DIGIT_OF_WORD) | frozenset(LETTER_OF_WORD)
+_LEVEL_VERBS = frozenset({"climb", "climbing", "descend", "descending", "maintain", "maintaining"})
 
 
 def _inject(kind: str, items: list[gen._Item], rng: random.Random) -> tuple[InjectedError | None, list[gen._Item]]:
@@ -282,6 +326,7 @@ def generate_exchanges(
     error_rate: float = 0.3,
     error_kinds: Sequence[str] = ERROR_KINDS,
     opening_rate: float = 0.2,
+    variation_rate: float = 0.3,
     phases: Sequence[str] | None = None,
 ) -> list[Exchange]:
     """Generate ``n`` controller-instruction / pilot-readback exchanges, reproducibly.
@@ -293,6 +338,9 @@ def generate_exchanges(
             kind to get wrong stays correct, so the realised share can be a little lower).
         error_kinds: Which errors to plant: ``"changed"`` (a value), ``"missing"`` (a required item).
         opening_rate: Share of exchanges that start with a pilot's call, 0-1.
+        variation_rate: Share of correctly read-back items said a legitimate short way (level
+            without the verb, heading without the direction, a value without its keyword,
+            approvals not read back), 0-1: what a plain comparison of commands gets wrong.
         phases: Flight phases to draw from (default: every phase but emergency).
 
     Returns:
@@ -303,7 +351,7 @@ def generate_exchanges(
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    for name, rate in (("error_rate", error_rate), ("opening_rate", opening_rate)):
+    for name, rate in (("error_rate", error_rate), ("opening_rate", opening_rate), ("variation_rate", variation_rate)):
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"{name} must be within 0-1, got {rate}")
     unknown = [k for k in error_kinds if k not in ERROR_KINDS]
@@ -313,7 +361,8 @@ def generate_exchanges(
     bad = [p for p in chosen if p not in EXCHANGE_PHASES]
     if bad or not chosen:
         raise ValueError(f"unknown phase(s) {bad or list(chosen)}; choose from {', '.join(EXCHANGE_PHASES)}")
-    return [_exchange(seed, k, error_rate, tuple(error_kinds), opening_rate, chosen) for k in range(n)]
+    return [_exchange(seed, k, error_rate, tuple(error_kinds), opening_rate, variation_rate, chosen)
+            for k in range(n)]
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,9 @@ def check(instruction: str, readback: str):
                                                                     "five zero"),  # other order
     ("reduce speed to one eight zero knots", "reducing one eight zero"),
     ("hold short runway two seven left", "holding short two seven left"),
+    ("turn right heading zero two zero descend one thousand five hundred feet",
+     "heading zero two zero one thousand five hundred feet"),  # two bare values in a row
+    ("taxi to holding point alfa two runway zero two left", "taxi to holding point alfa two runway zero two left"),
 ])
 def test_equivalent_readbacks_are_ok(instruction, readback):
     result = check(instruction, readback)
@@ -67,6 +70,10 @@ def test_equivalent_readbacks_are_ok(instruction, readback):
     ("runway two seven left cleared to land", "cleared to land", "runway", "land 27L", "land", "missing"),
     ("contact london control one one eight decimal seven", "wilco good day", "frequency", "118.700", None, "missing"),
     ("proceed direct lamso", "direct tobak", "direct", "LAMSO", "TOBAK", "changed"),
+    # as a recogniser writes it: "climb in flight level 3 3 0" is no command to the parser
+    ("climb flight level three five zero", "Climb in flight level 3 3 0", "level", "FL350", "FL330", "changed"),
+    ("taxi to holding point alfa two runway zero two left hold short of runway zero eight left",
+     "taxi to holding point alfa two runway zero two left", "hold_short", "08L", None, "missing"),  # not "alfa two"
 ])
 def test_changed_or_missing_items_are_flagged(instruction, readback, item, expected, heard, kind):
     result = check(instruction, readback)

@@ -383,7 +383,8 @@ def frequency_order(exchanges: Sequence[Exchange], seed: int, *, interleave: flo
 
     Each exchange's transmissions keep their order; with probability ``interleave`` the
     controller's next instruction (to another aircraft) comes before the current readback, as
-    when a controller moves on and the pilot answers a moment later.
+    when a controller moves on and the pilot answers a moment later (only when that next
+    exchange does not open with a pilot's call).
 
     Args:
         exchanges: The exchanges, e.g. from `generate_exchanges`.
@@ -406,7 +407,10 @@ def frequency_order(exchanges: Sequence[Exchange], seed: int, *, interleave: flo
             turns.append(waiting)
             waiting = None
         readback = Turn(k, exchange.readback)
-        if rng.random() < interleave and k + 1 < len(exchanges) and exchanges[k + 1].callsign != exchange.callsign:
+        following = exchanges[k + 1] if k + 1 < len(exchanges) else None
+        # only the next instruction overtakes a readback, not a pilot's call and its answer
+        if (rng.random() < interleave and following is not None and following.opening is None
+                and following.callsign != exchange.callsign):
             waiting = readback
         else:
             turns.append(readback)

@@ -37,7 +37,7 @@ from atc_whisper.phraseology.commands import Command, ParsedTransmission
 from atc_whisper.phraseology.normalize import normalize_atc
 from atc_whisper.phraseology.numbers import read_altitude, read_digits, read_flight_level, read_runway
 from atc_whisper.phraseology.parser import find_callsign
-from atc_whisper.phraseology.vocabulary import DESTINATIONS
+from atc_whisper.phraseology.vocabulary import DESTINATIONS, LETTER_OF_WORD
 
 OK, MISMATCH = "ok", "mismatch"
 CHANGED, MISSING = "changed", "missing"
@@ -111,7 +111,13 @@ class ReadbackResult:
 
     def describe(self) -> str:
         """One line for people: ``"level FL350 read back as FL330; squawk 4521 missing"`` or ``"ok"``."""
-        return "; ".join(str(d) for d in self.differences) or OK
+        return describe_differences([d.as_dict() for d in self.differences])
+
+
+def describe_differences(differences: Sequence[dict[str, str | None]]) -> str:
+    """One line for people from differences as dicts (the ``readback.differences`` of a JSON record)."""
+    return "; ".join(str(Difference(str(d.get("item")), str(d.get("expected")), d.get("heard"), str(d.get("kind"))))
+                     for d in differences) or OK
 
 
 @dataclass(frozen=True)
@@ -268,6 +274,12 @@ class _Bare:
     start: int  # token index: a runway designator and its digits are one number read two ways
 
 
+# Words after which a designator is a runway ("cleared to land two seven left"); after an ICAO
+# letter it is a taxiway or holding point ("alfa two").
+_RUNWAY_CONTEXT = frozenset({"runway", "land", "off", "wait", "short", "of", "cross", "crossing", "ils", "visual", "rnp",
+                             "localizer", "approach", "vacate", "vacating", "backtrack"})
+
+
 def _bare_values(text: str) -> list[_Bare]:
     """Numbers said in ``text`` outside the callsign: flight levels, altitudes, digit runs and
     runway designators (the same span may yield a digit run and a runway)."""
@@ -289,6 +301,10 @@ def _bare_values(text: str) -> list[_Bare]:
             i = end
             continue
         digits, end = read_digits(tokens, i)
+        if digits and end < len(tokens) and tokens[end] in ("thousand", "hundred") and end - i > 1:
+            # "heading zero two zero one thousand five hundred feet": the altitude's digits end the run
+            end = end - 2 if end - i in (2, 5) else end - 1
+            digits = digits[:end - i]
         if digits:
             while end < len(tokens) and tokens[end] == "decimal":  # "one one eight decimal seven"
                 more, after = read_digits(tokens, end + 1)
@@ -296,7 +312,9 @@ def _bare_values(text: str) -> list[_Bare]:
                     break
                 digits, end = digits + more, after
             runway, _ = read_runway(tokens, i)
-            if runway is not None and len(digits) <= 2:
+            before = tokens[i - 1] if i else ""
+            if runway is not None and len(digits) <= 2 and (before in _RUNWAY_CONTEXT or (
+                    runway[-1].isalpha() and before not in LETTER_OF_WORD)):
                 found.append(_Bare("runway", runway, i))
             found.append(_Bare("digits", digits, i))
             i = end
@@ -348,6 +366,11 @@ def _explained(bare: _Bare, items: Sequence[_Item]) -> bool:
 def says_numbers(text: str) -> bool:
     """Whether ``text`` says a number outside its callsign (a value, maybe without its keyword)."""
     return bool(_bare_values(text))
+
+
+# Bare values that can only be an item of this kind (a digit run could be anything).
+_TYPED_BARE: dict[str, tuple[str, ...]] = {"level": ("level", "feet"), "runway": ("runway",), "hold_short": ("runway",),
+                                          "approach": ("runway",)}
 
 
 def _name_said(item: _Item, tokens: Sequence[str]) -> bool:
@@ -428,12 +451,19 @@ def check_readback(
         bare = [b for b in values if b.start not in explained]
         still: list[int] = []
         for k in missing:
-            hit = next((b for b in bare if _bare_matches(expected[k], b)), None)
+            item = expected[k]
+            hit = next((b for b in bare if _bare_matches(item, b)), None)
+            other = next((b for b in bare if b.kind in _TYPED_BARE.get(item.name, ())), None)
             if hit is not None:
                 bare = [b for b in bare if b.start != hit.start]
-            elif _name_said(expected[k], tokens):
+            elif _name_said(item, tokens):
                 pass
-            elif _misheard(expected[k], tokens, partial=k in partial):
+            elif other is not None:  # "flight level three three zero" the parser did not read as a command
+                bare = [b for b in bare if b.start != other.start]
+                heard_item = _Item(item.name, other.value, item.mode)
+                if _plausible(item) and _plausible(heard_item):
+                    differences[k] = Difference(item.name, item.display, heard_item.display, CHANGED)
+            elif _misheard(item, tokens, partial=k in partial):
                 pass  # the value was said but not understood: no flag for what cannot be judged
             else:
                 still.append(k)

@@ -453,14 +453,14 @@ def check_readback(
         for k in missing:
             item = expected[k]
             hit = next((b for b in bare if _bare_matches(item, b)), None)
-            other = next((b for b in bare if b.kind in _TYPED_BARE.get(item.name, ())), None)
+            typed = next((b for b in bare if b.kind in _TYPED_BARE.get(item.name, ())), None)
             if hit is not None:
                 bare = [b for b in bare if b.start != hit.start]
             elif _name_said(item, tokens):
                 pass
-            elif other is not None:  # "flight level three three zero" the parser did not read as a command
-                bare = [b for b in bare if b.start != other.start]
-                heard_item = _Item(item.name, other.value, item.mode)
+            elif typed is not None:  # "flight level three three zero" the parser did not read as a command
+                bare = [b for b in bare if b.start != typed.start]
+                heard_item = _Item(item.name, typed.value, item.mode)
                 if _plausible(item) and _plausible(heard_item):
                     differences[k] = Difference(item.name, item.display, heard_item.display, CHANGED)
             elif _misheard(item, tokens, partial=k in partial):

@@ -21,6 +21,7 @@ the instruction's, as a plain equality would) show what the equivalence rules bu
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -66,7 +67,7 @@ def _ratio(a: int, b: int) -> float:
 
 def measure_readbacks(n: int = 1000, seed: int = 0, *, error_rate: float = 0.3, word_error_rate: float = 0.0,
                       interleave: float = 0.3, opening_rate: float = 0.2, gap_s: tuple[float, float] = (0.5, 4.0),
-                      **conversation: float) -> ReadbackFigures:
+                      recognise: Callable[[str], str] | None = None, **conversation: float) -> ReadbackFigures:
     """Score roles, exchanges and the readback flag on ``n`` generated exchanges.
 
     Args:
@@ -77,6 +78,8 @@ def measure_readbacks(n: int = 1000, seed: int = 0, *, error_rate: float = 0.3, 
         interleave: Chance that a readback comes after the next aircraft's instruction.
         opening_rate: Share of exchanges opened by a pilot's call.
         gap_s: Range of the silence between transmissions, seconds.
+        recognise: Instead of simulated errors, a real recogniser: takes a transmission's TTS
+            text and returns the transcript of its speech (see ``bench/readback.py --asr``).
         **conversation: `Conversation` arguments (``exchange_window_s`` ...).
 
     Returns:
@@ -94,7 +97,12 @@ def measure_readbacks(n: int = 1000, seed: int = 0, *, error_rate: float = 0.3, 
     naive: dict[int, bool] = {}
     for k, turn in enumerate(turns):
         utterance = turn.utterance
-        text = simulate_asr_errors(utterance.reference, rng, word_error_rate) if word_error_rate else utterance.reference
+        if recognise is not None:
+            text = recognise(utterance.text)
+        elif word_error_rate:
+            text = simulate_asr_errors(utterance.reference, rng, word_error_rate)
+        else:
+            text = utterance.reference
         duration = max(len(text.split()), 1) / _WORDS_PER_S
         entry = tracker.add(text, start_s=clock, end_s=clock + duration, index=k)
         clock += duration + rng.uniform(*gap_s)

@@ -130,9 +130,13 @@ def test_similar_callsigns_are_not_confused():
 def test_abbreviated_registration_matches():
     entries = feed(Conversation(), [
         "golf alfa bravo charlie delta hold short runway two seven",
+        "holding short runway two five golf charlie delta",
+        "golf charlie delta negative hold short runway two seven",  # the controller abbreviates too
         "holding short runway two seven golf charlie delta",
     ])
-    assert entries[1].exchange == 0 and entries[1].readback.status == "ok"
+    assert [e.exchange for e in entries] == [0, 0, 0, 0]
+    assert entries[1].readback_mismatch and entries[3].readback.status == "ok"
+    assert entries[3].readback.instruction == 2 and entries[3].callsign == "golf alfa bravo charlie delta"
 
 
 def test_garbled_reply_is_not_judged():

@@ -30,7 +30,7 @@ counted (`ConversationStats.unanswered`) and listed by `Conversation.unanswered`
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from atc_whisper.phraseology.callsigns import snap_callsign
 from atc_whisper.phraseology.commands import ParsedTransmission
@@ -145,7 +145,6 @@ class _Exchange:
     pending: _Instruction | None = None  # the latest instruction not yet answered
     instructed: bool = False  # a controller instruction has been given in this exchange
     last_status: str | None = None  # status of the last readback
-    members: list[int] = field(default_factory=list)
 
 
 def _abbreviates(short: str, full: str) -> bool:
@@ -165,6 +164,9 @@ def _has_phrase(tokens: list[str], phrases: Iterable[tuple[str, ...]]) -> bool:
 
 class Conversation:
     """Incremental tracker of roles, exchanges and readbacks on one frequency.
+
+    Feed it from one thread, in the order the transmissions were heard (it keeps state between
+    calls; one instance per frequency or per file).
 
     Args:
         exchange_window_s: See ``[conversation] exchange_window_s``.
@@ -228,7 +230,8 @@ class Conversation:
         if exchange is None:  # a misheard callsign of an aircraft in an open exchange?
             tokens, parsed, exchange = self._snap(tokens, parsed)
         guess = role if role is not None else classify_role(" ".join(tokens), parsed, min_score=self.role_min_score)
-        if guess.role == CONTROLLER and heard_callsign is not None and parsed.callsign != heard_callsign:
+        if guess.role == CONTROLLER and heard_callsign is not None and parsed.callsign != heard_callsign \
+                and not _abbreviates(heard_callsign, str(parsed.callsign)):
             # A controller names the aircraft it calls: "eurowings two" is never taken for an
             # open "eurowings three". Only replies (and calls without a readable callsign) are snapped.
             parsed, exchange = ParsedTransmission(heard_callsign, parsed.commands), None
@@ -241,11 +244,10 @@ class Conversation:
         if guess.role == CONTROLLER:
             exchange = self._controller(exchange, parsed, index, end_s)
         elif guess.role == PILOT:
-            exchange, readback = self._pilot(exchange, parsed, tokens, text, index, end_s)
+            exchange, readback = self._pilot(exchange, parsed, tokens, text, end_s)
         else:
-            exchange, readback = self._unknown(exchange, parsed, tokens, text, index, end_s)
+            exchange, readback = self._unknown(exchange, parsed, tokens, text, end_s)
         exchange.last_end_s = max(exchange.last_end_s, end_s)
-        exchange.members.append(index)
         return ConversationEntry(index, guess.role, guess.score, exchange.callsign, exchange.id, readback)
 
     def finish(self) -> list[Unanswered]:
@@ -336,7 +338,7 @@ class Conversation:
         return exchange
 
     def _pilot(self, exchange: _Exchange | None, parsed: ParsedTransmission, tokens: list[str], text: str,
-               index: int, end_s: float) -> tuple[_Exchange, ReadbackResult | None]:
+               end_s: float) -> tuple[_Exchange, ReadbackResult | None]:
         assert parsed.callsign is not None
         if exchange is None:
             return self._new(parsed.callsign, end_s), None
@@ -359,7 +361,7 @@ class Conversation:
         return exchange, result
 
     def _unknown(self, exchange: _Exchange | None, parsed: ParsedTransmission, tokens: list[str], text: str,
-                 index: int, end_s: float) -> tuple[_Exchange, ReadbackResult | None]:
+                 end_s: float) -> tuple[_Exchange, ReadbackResult | None]:
         """Role unclear: a reply that repeats items of the open instruction is taken as its readback."""
         assert parsed.callsign is not None
         if exchange is None:
@@ -369,7 +371,7 @@ class Conversation:
             instructed = {it.name for it in (_item(c) for c in pending.parsed.commands) if it is not None}
             heard = {it.name for it in (_item(c) for c in parsed.commands) if it is not None}
             if instructed & heard:
-                return self._pilot(exchange, parsed, tokens, text, index, end_s)
+                return self._pilot(exchange, parsed, tokens, text, end_s)
         return exchange, None
 
 

@@ -29,6 +29,7 @@ counted (`ConversationStats.unanswered`) and listed by `Conversation.unanswered`
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -48,6 +49,7 @@ from atc_whisper.phraseology.vocabulary import LETTER_OF_WORD
 
 # A pilot reply with these is not a readback: the instruction stays open (or, "unable", is refused).
 _NOT_A_READBACK = (("say", "again"), ("standby",), ("stand", "by"), ("unable",), ("request",), ("requesting",))
+_UNANSWERED_KEPT = 10_000
 _ACKNOWLEDGEMENTS = frozenset({"roger", "wilco", "copied", "copy", "affirm", "affirmative", "will", "do"})
 
 
@@ -191,7 +193,8 @@ class Conversation:
         self.callsign_max_distance = callsign_max_distance
         self.stats = ConversationStats()
         self._open: list[_Exchange] = []
-        self._unanswered: list[Unanswered] = []
+        # the most recent ones only: a live session may run for weeks (stats.unanswered counts all)
+        self._unanswered: deque[Unanswered] = deque(maxlen=_UNANSWERED_KEPT)
         self._next_index = 0
 
     @classmethod
@@ -258,7 +261,8 @@ class Conversation:
         return self.unanswered()
 
     def unanswered(self) -> list[Unanswered]:
-        """Instructions whose exchange closed without a readback of their required items."""
+        """Instructions whose exchange closed without a readback of their required items (the
+        latest 10 000; ``stats.unanswered`` counts them all)."""
         return list(self._unanswered)
 
     # -- internals ------------------------------------------------------------------------------

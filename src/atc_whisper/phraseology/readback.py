@@ -25,6 +25,10 @@ How two transmissions are compared (`check_readback`):
   expected value count as read back; when exactly one unexplained number of the same length is
   left for exactly one missing item, that item is ``changed`` to it.
 * Items only in the readback (a request added, a word misparsed) are not flagged.
+* Recognition errors are not readback errors: a value that could not have been said on purpose
+  (heading 027, FL035, an 8.33 kHz channel that does not exist) and a required item whose
+  keyword is there but whose value is unreadable ("squawking four five one") are not flagged;
+  an instructed value that is itself implausible is not compared.
 """
 
 from __future__ import annotations

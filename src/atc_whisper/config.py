@@ -272,6 +272,25 @@ class LiveSettings:
 
 
 @dataclass
+class ConversationSettings:
+    """Speaker roles, exchanges and readback checks on top of parsed transmissions."""
+
+    exchange_window_s: float = setting(
+        30.0, "Transmissions of one callsign belong to the same exchange while each starts within this many seconds "
+        "of the end of the previous one; a readback is only checked against an instruction this recent, s.",
+        gt=0.0, le=3600.0,
+    )
+    role_min_score: float = setting(
+        0.6, "Confidence (0.5-1) below which a transmission's speaker role is reported as unknown.", ge=0.5, le=1.0
+    )
+    callsign_max_distance: float = setting(
+        1.0, "Largest callsign distance (about word edits: a misheard digit or letter is 1, a misspelt airline "
+        "name less) at which a transmission still joins an exchange of another callsign; 0 asks for exact matches.",
+        ge=0.0, le=3.0,
+    )
+
+
+@dataclass
 class Settings:
     """All settings, one attribute per TOML section."""
 
@@ -282,6 +301,7 @@ class Settings:
     decode: DecodeSettings = field(default_factory=DecodeSettings)
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
     live: LiveSettings = field(default_factory=LiveSettings)
+    conversation: ConversationSettings = field(default_factory=ConversationSettings)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Plain nested dict, suitable for TOML/JSON."""

@@ -162,5 +162,5 @@ async def _respond(send: Send, status: int, message: str, *, extra: list[tuple[b
     body = error_body(status, message)
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close"), *(extra or [])]})
+                            *(extra or [])]})
     await send({"type": "http.response.body", "body": body})

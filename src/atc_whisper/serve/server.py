@@ -157,6 +157,10 @@ def serve(settings: Settings, workspace: Workspace, options: ServeOptions,
     port = settings.serve.port if options.port is None else options.port
     check_host(host, options.allow_remote or options.host is not None)
     sock = bind(host, port)
+    if not is_loopback(host):
+        announce(f"Warning: listening on {host}, reachable from other machines"
+                 + (" (every request needs the token)." if options.token else " WITHOUT a token: anyone who "
+                    "can reach this address can read the transcripts and use the CPU; add --token."))
     hub = Hub()
     frequencies = Frequencies(options.specs, settings, workspace, hub, realtime=options.realtime, rate=options.rate,
                               fmt=options.fmt, channels=options.channels,
@@ -183,10 +187,6 @@ def serve(settings: Settings, workspace: Workspace, options: ServeOptions,
         shown = f"[{host}]" if ":" in host else host
         announce(f"Serving {model} ({engine.name}) on http://{shown}:{port}/ - the API schema is at /openapi.json. "
                  "Ctrl-C stops (transmissions in progress are still transcribed).")
-        if not is_loopback(host):
-            announce(f"Warning: listening on {host}, reachable from other machines"
-                     + (" (every request needs the token)." if options.token else " WITHOUT a token: anyone who "
-                        "can reach this address can read the transcripts and use the CPU; add --token."))
         for item in frequencies.items:
             announce(f"Listening to {item.spec.name!r}: {item.described}")
         frequencies.start(scheduler.lane(LIVE))

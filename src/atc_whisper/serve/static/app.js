@@ -36,9 +36,12 @@ function clock(record) {
 }
 
 function commandLabel(c) {
+  // {"type": "contact", "detail": "tower"} -> "contact tower"; {"type": "runway", "value": "27",
+  // "qualifier": "land"} -> "runway 27 (land)".
+  const present = (p) => p !== undefined && p !== null && p !== "";
   const kind = c.kind || c.type || c.name || c.command || "";
-  const parts = [kind, c.value, c.unit].filter((p) => p !== undefined && p !== null && p !== "");
-  return parts.join(" ");
+  const label = [kind, c.value, c.unit, c.detail].filter(present).join(" ");
+  return present(c.qualifier) ? `${label} (${c.qualifier})` : label;
 }
 
 function fill(li, r) {

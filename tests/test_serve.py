@@ -382,3 +382,86 @@ def test_source_specs_are_named_and_parsed(tmp_path):
         gather_specs(["A=stdin"], stdin=True)
     with pytest.raises(LiveSourceError, match="not a URL"):
         parse_source("X=/no/such/file.wav")
+
+
+# -- the pieces on their own ----------------------------------------------------------------------
+
+
+def test_live_decodes_go_before_queued_uploads():
+    import threading
+
+    from atc_whisper.serve.scheduler import API, LIVE, DecodeScheduler
+
+    class Engine:  # the scheduler only needs name/window_s and calls it runs
+        name, window_s = "test", 30.0
+
+    scheduler = DecodeScheduler(Engine())  # type: ignore[arg-type]
+    order: list[str] = []
+    gate = threading.Event()
+    first = scheduler.submit(API, lambda: (gate.wait(10), order.append("api-running")))
+    time.sleep(0.05)  # the decoder thread is now inside the first upload window
+    later = [scheduler.submit(API, lambda i=i: order.append(f"api-{i}")) for i in range(3)]
+    live = scheduler.submit(LIVE, lambda: order.append("live"))
+    assert scheduler.waiting(API) == 3 and scheduler.waiting(LIVE) == 1
+    gate.set()
+    for future in (first, live, *later):
+        future.result(10)
+    # The window in progress is never interrupted; the live job then jumps the queue.
+    assert order == ["api-running", "live", "api-0", "api-1", "api-2"]
+    assert scheduler.stats[LIVE].decodes == 1 and scheduler.stats[API].decodes == 4
+    failing = scheduler.submit(LIVE, lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        failing.result(10)  # the caller gets the error, the decoder thread carries on
+    assert scheduler.submit(API, lambda: 42).result(10) == 42
+    scheduler.close()
+    from atc_whisper.serve.scheduler import SchedulerClosed
+
+    with pytest.raises(SchedulerClosed):
+        scheduler.submit(API, lambda: None)
+
+
+def test_a_page_that_stops_reading_is_dropped_not_waited_for():
+    import asyncio
+
+    from atc_whisper.serve.hub import SUBSCRIBER_QUEUE, Hub
+
+    async def first_events(hub: Hub, after: int, n: int) -> list[int]:
+        seqs = []
+        async for event in hub.subscribe(after):
+            seqs.append(event.seq)
+            if len(seqs) == n:
+                break
+        return seqs
+
+    async def scenario() -> tuple[int, list[int], list[int], list[int]]:
+        hub = Hub(history=10)
+        hub.attach(asyncio.get_running_loop())
+        stalled = hub.subscribe()
+        first = asyncio.ensure_future(stalled.__anext__())  # subscribes, then never reads again
+        seen: list[int] = []
+
+        async def read() -> None:
+            async for event in hub.subscribe():
+                seen.append(event.seq)
+
+        task = asyncio.ensure_future(read())
+        await asyncio.sleep(0)
+        for i in range(SUBSCRIBER_QUEUE + 20):
+            hub.publish("transmission", {"n": i})
+            if i % 50 == 0:
+                await asyncio.sleep(0)  # the reading page keeps up
+        await asyncio.sleep(0.05)
+        dropped = hub.dropped
+        # A reconnecting page (Last-Event-ID) gets what it missed from the history.
+        replay = await first_events(hub, SUBSCRIBER_QUEUE + 17, 3)
+        hub.close()
+        await asyncio.wait_for(task, 5)
+        first.cancel()
+        after_close = [e.seq async for e in hub.subscribe()]
+        return dropped, seen, replay, after_close
+
+    dropped, seen, replay, after_close = asyncio.run(scenario())
+    assert dropped == 1  # the stalled page, and only it
+    assert seen == list(range(1, SUBSCRIBER_QUEUE + 21))  # the reading page got every event, in order
+    assert replay == [SUBSCRIBER_QUEUE + 18, SUBSCRIBER_QUEUE + 19, SUBSCRIBER_QUEUE + 20]
+    assert after_close == []  # close() ends every stream, and new ones at once

@@ -384,6 +384,29 @@ def test_source_specs_are_named_and_parsed(tmp_path):
         parse_source("X=/no/such/file.wav")
 
 
+def test_ctrl_c_transcribes_the_transmission_in_progress(tmp_path, tiny_en, ct2_cache):
+    from atc_whisper.live.simulate import synthetic_session
+
+    ws = ct2_workspace(tmp_path / "ws", ct2_cache)
+    texts = ["cleared to land runway two seven", "turn left heading two seven zero"]
+    session = synthetic_session(texts, gaps_s=2.0, lead_s=0.5, seed=3)
+    wav = session.write_wav(tmp_path / "s.wav")
+    server = ServerProcess(["-w", str(ws.root), "--model", str(tiny_en.hf_dir), "--engine", "ct2",
+                            "--file", str(wav), "--realtime", "--no-save-audio"])
+    t0 = time.monotonic()  # the file starts playing as the address is printed
+    start, end = session.spans_s[1]
+    time.sleep(max(0.0, t0 + start + (end - start) * 0.75 - time.monotonic()))
+    code = server.stop()
+    assert code == 0, server.output
+    assert "Stopped. 2 transmissions transcribed and stored (s: 2)." in server.output
+    with Catalogue(ws.db_path) as catalogue:
+        rows = catalogue.transcripts()
+    assert len(rows) == 2 and rows[1]["end_reason"] == "flush" and "turn" in rows[1]["text"].lower()
+    assert rows[0]["audio_path"] is None  # --no-save-audio
+    assert len((ws.live_dir / "transcripts.jsonl").read_text().splitlines()) == 2
+    assert "Traceback" not in server.output
+
+
 # -- the pieces on their own ----------------------------------------------------------------------
 
 

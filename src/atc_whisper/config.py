@@ -296,7 +296,7 @@ class ServeSettings:
         True, "Save each transmission's audio under data/live/audio/ so the page can play it and corrections "
         "can be exported for training (overrides live.save_audio while serving).",
     )
-    recent: int = setting(50, "Transmissions per frequency the page shows when it opens.", ge=1, le=10_000)
+    recent: int = setting(50, "Transmissions per frequency the page shows when it opens.", ge=1, le=500)
 
 
 @dataclass

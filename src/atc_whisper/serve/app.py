@@ -198,6 +198,7 @@ def _page_routes(app: FastAPI, state: ServerState) -> None:
             "decoder": {name: sched.stats[p].as_dict() | {"waiting": sched.waiting(p)}
                         for p, name in ((LIVE, "live"), (API, "api"))},
             "uploads_in_progress": state.uploads, "pages_connected": state.hub.subscribers,
+            "recent": state.settings.serve.recent,
         }
 
     @app.get("/api/events", response_class=EventSourceResponse, tags=["live"])

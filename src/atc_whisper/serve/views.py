@@ -102,6 +102,7 @@ class Health(BaseModel):
     decoder: dict[str, Any] = Field(description="Decodes, busy and waiting time per priority (live, api).")
     uploads_in_progress: int
     pages_connected: int
+    recent: int = Field(description="Transmissions per frequency the page loads when it opens (serve.recent).")
 
 
 class TranscriptionJson(BaseModel):

@@ -365,6 +365,7 @@ async function start() {
     return;
   }
   document.title = `ATC Whisper — ${health.model}`;
+  state.recent = health.recent || state.recent;
   for (const f of health.frequencies) setStatus(f);
   $("no-frequencies").hidden = health.frequencies.length > 0;
   // Earlier transmissions of each frequency from the catalogue, then the live stream.

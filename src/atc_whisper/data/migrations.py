@@ -104,7 +104,17 @@ CREATE TABLE transcripts (
 );
 """
 
-MIGRATIONS: list[str] = [_V1, _V2]
+# Version 3: corrections of live transcripts made in the web view, kept beside the machine text
+# (``text`` is never overwritten, so what the model heard stays comparable), and indexes for
+# the page's search by time and callsign.
+_V3 = """
+ALTER TABLE transcripts ADD COLUMN text_corrected TEXT;
+ALTER TABLE transcripts ADD COLUMN corrected_at TEXT;
+CREATE INDEX transcripts_started ON transcripts (started_at);
+CREATE INDEX transcripts_callsign ON transcripts (callsign);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3]
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -9,12 +9,15 @@ BIN := $(VENV)/bin
 # The stamp carries a hash of pyproject.toml, so editing dependencies re-installs.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile 2>/dev/null | cksum | cut -d' ' -f1)
 SYSTEM_STAMP := $(VENV)/.system-packages
+TEST_SYSTEM_STAMP := $(VENV)/.test-system-packages
 APT_PACKAGES := espeak-ng ffmpeg sox libsndfile1 libportaudio2
+# Only the tests need these: the serve page test drives Debian's Chromium through its ChromeDriver.
+TEST_APT_PACKAGES := chromium chromium-driver
 # The CPU build of PyTorch; never ask pip for an unpinned torch (that pulls several GB of CUDA).
 TORCH := torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps run test lint typecheck clean help
+.PHONY: setup system-deps test-system-deps run test lint typecheck clean help
 
 help:
 	@echo "make run    - set up and run the whole pipeline (atc-whisper run)"
@@ -22,16 +25,26 @@ help:
 	@echo "make setup  - only install system packages and the virtualenv"
 
 system-deps: $(SYSTEM_STAMP)
+test-system-deps: $(TEST_SYSTEM_STAMP)
 
-$(SYSTEM_STAMP):
+# $(1): the packages; installs the missing ones with apt-get.
+define apt_install
 	@missing=""; \
-	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing system packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null \
 	    || { echo "Error: could not install$$missing with apt-get; install them by hand and re-run."; exit 1; }; \
 	fi
+endef
+
+$(SYSTEM_STAMP):
+	$(call apt_install,$(APT_PACKAGES))
+	@mkdir -p $(VENV) && touch $@
+
+$(TEST_SYSTEM_STAMP):
+	$(call apt_install,$(TEST_APT_PACKAGES))
 	@mkdir -p $(VENV) && touch $@
 
 $(BIN)/python:
@@ -55,7 +68,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: setup lint typecheck
+test: setup test-system-deps lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -170,6 +170,32 @@ def test_migration_from_version_1_keeps_data(tmp_path: Path):
         assert cat.schema_version == LATEST_VERSION and cat.count() == 1
 
 
+def test_transcript_corrections_survive_migration_and_search_escapes_wildcards(tmp_path: Path):
+    db = tmp_path / "data" / "atc_dataset" / "atc_dataset.db"
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db, isolation_level=None)
+    migrate(conn, target=2)  # a live transcript stored before corrections existed
+    conn.execute("INSERT INTO transcripts (started_at, duration_s, source, text, callsign, extra) VALUES "
+                 "('2026-11-24T21:05:00.000Z', 3.0, 'Tower', 'climb 100% now', 'dlh4ab', '{\"index\": 0}')")
+    conn.close()
+    with Catalogue(db) as cat:
+        old = cat.transcript(1)
+        assert old["text"] == "climb 100% now" and old["text_corrected"] is None and old["index"] == 0
+        cat.add_transcripts([{"started_at": "2026-11-24T21:06:00.000Z", "duration_s": 1.0, "source": "Tower",
+                              "text": "climb 1000 now"}])
+        # LIKE wildcards in a query are literal characters, not patterns.
+        assert [r["id"] for r in cat.search_transcripts("100%")[0]] == [1]
+        assert cat.search_transcripts("climb_")[1] == 0
+        assert cat.search_transcripts(since="2026-11-24T21:06")[1] == 1
+        fixed = cat.correct_transcript(1, " climb  flight level one zero zero ")
+        assert fixed["text_corrected"] == "climb flight level one zero zero" and fixed["text"] == "climb 100% now"
+        assert [r["id"] for r in cat.search_transcripts("flight", corrected=True)[0]] == [1]
+        # Setting it back to what the model heard is no correction.
+        assert cat.correct_transcript(1, "climb 100% now")["text_corrected"] is None
+        with pytest.raises(DataError, match="transcript 99"):
+            cat.correct_transcript(99, "x")
+
+
 def test_bad_database_files_give_clear_errors(tmp_path: Path):
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"this is not sqlite at all" * 100)

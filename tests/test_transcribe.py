@@ -235,6 +235,28 @@ def test_srt_round_trip_and_low_confidence_flag():
         parse_srt("1\nnot a time\ntext\n")
 
 
+def test_vtt_follows_the_webvtt_layout():
+    import io
+
+    from atc_whisper.transcribe.formats import TranscriptWriter, vtt_document
+
+    segments = [_segment(), _segment(start_s=3661.5, end_s=3663.0, text="roger", low_confidence=True,
+                                     reasons=["low_logprob"]), _segment(text="")]
+    document = vtt_document(segments)
+    blocks = document.split("\n\n")
+    assert blocks[0] == "WEBVTT"  # the header, then one blank line
+    assert blocks[1] == "00:01.250 --> 00:04.500\nspeedbird one two three climb"
+    assert blocks[2].startswith("01:01:01.500 --> 01:01:03.000\nroger") and "LOW CONFIDENCE" in blocks[2]
+    assert len([b for b in blocks if "-->" in b]) == 2  # the empty segment has no cue
+    buffer = io.StringIO()
+    writer = TranscriptWriter(buffer, "vtt")
+    for segment in segments:
+        writer.write(segment)
+    assert buffer.getvalue() == ""  # held until close, like SRT
+    writer.close()
+    assert buffer.getvalue() == document
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "json", "text"])
 def test_writers_stream_and_parse_back(fmt):
     import io

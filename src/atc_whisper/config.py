@@ -272,6 +272,53 @@ class LiveSettings:
 
 
 @dataclass
+class ConversationSettings:
+    """Speaker roles, exchanges and readback checks on top of parsed transmissions."""
+
+    exchange_window_s: float = setting(
+        30.0, "Transmissions of one callsign belong to the same exchange while each starts within this many seconds "
+        "of the end of the previous one; a readback is only checked against an instruction this recent, s.",
+        gt=0.0, le=3600.0,
+    )
+    role_min_score: float = setting(
+        0.6, "Confidence (0.5-1) below which a transmission's speaker role is reported as unknown.", ge=0.5, le=1.0
+    )
+    callsign_max_distance: float = setting(
+        1.0, "Largest callsign distance (about word edits: a misheard digit or letter is 1, a misspelt airline "
+        "name less) at which a transmission still joins an exchange of another callsign; 0 asks for exact matches.",
+        ge=0.0, le=3.0,
+    )
+
+
+@dataclass
+class ServeSettings:
+    """The web view and HTTP API (`atc-whisper serve`): where it listens and what it accepts."""
+
+    host: str = setting(
+        "127.0.0.1", "Address to listen on. Anything but loopback also needs --host on the command line "
+        "and prints a warning: the API has no users, only the optional token.",
+    )
+    port: int = setting(8765, "TCP port to listen on.", ge=1, le=65535)
+    max_upload_mb: float = setting(
+        25.0, "Largest upload POST /v1/audio/transcriptions accepts, MB (OpenAI's limit); larger ones get 413.",
+        gt=0.0, le=4096.0,
+    )
+    max_audio_s: float = setting(
+        600.0, "Longest uploaded audio transcribed, s; longer uploads get 413 (a CPU decodes ~10x real time).",
+        gt=0.0, le=86_400.0,
+    )
+    max_pending: int = setting(
+        8, "Upload transcriptions running or waiting at once; more get 503 with Retry-After (live audio always "
+        "decodes first, so waiting uploads never delay a frequency).", ge=1, le=1024,
+    )
+    save_audio: bool = setting(
+        True, "Save each transmission's audio under data/live/audio/ so the page can play it and corrections "
+        "can be exported for training (overrides live.save_audio while serving).",
+    )
+    recent: int = setting(50, "Transmissions per frequency the page shows when it opens.", ge=1, le=500)
+
+
+@dataclass
 class BatchSettings:
     """Transcribing folders and manifests of many files: resumable jobs, catalogue, Ray cluster."""
 
@@ -306,6 +353,8 @@ class Settings:
     decode: DecodeSettings = field(default_factory=DecodeSettings)
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
     live: LiveSettings = field(default_factory=LiveSettings)
+    conversation: ConversationSettings = field(default_factory=ConversationSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
     batch: BatchSettings = field(default_factory=BatchSettings)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:

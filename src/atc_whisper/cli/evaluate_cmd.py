@@ -22,6 +22,7 @@ _ROWS = (
     ("callsign_acc", "callsign accuracy", "pct"),
     ("callsign_acc_biased", "callsign accuracy with --callsigns", "pct"),
     ("command_acc", "command accuracy (type + value)", "pct"),
+    ("role_acc", "speaker role accuracy", "pct"),
     ("low_confidence_share", "flagged low-confidence", "pct"),
     ("rtf", "real-time factor (decode s / audio s)", "num"),
 )

@@ -561,12 +561,109 @@ class Catalogue:
         (see :func:`atc_whisper.data.transcripts.search_transcripts`)."""
         with self._lock:
             rows = [dict(r) for r in self._conn.execute(sql, list(args))]
-        for r in rows:
-            r["commands"] = json.loads(r["commands"] or "[]")
-            r.update(json.loads(r.pop("extra") or "{}"))
-            if r["audio_path"] is not None:
-                r["audio_path"] = self.absolute_path(r["audio_path"])
-        return rows
+        return [self._transcript_row(r) for r in rows]
+
+    def _transcript_row(self, r: dict[str, Any]) -> dict[str, Any]:
+        r["commands"] = json.loads(r["commands"] or "[]")
+        # The columns win over same-named keys a sink left in ``extra``.
+        r = {**json.loads(r.pop("extra") or "{}"), **r}
+        if r["audio_path"] is not None:
+            r["audio_path"] = self.absolute_path(r["audio_path"])
+        return r
+
+    def transcript(self, transcript_id: int) -> dict[str, Any] | None:
+        """One live transcript by row id (as :meth:`transcripts` returns them), or None."""
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM transcripts WHERE id = ?", (int(transcript_id),)).fetchone()
+        return None if row is None else self._transcript_row(dict(row))
+
+    def search_transcripts(
+        self,
+        query: str | None = None,
+        *,
+        callsign: str | None = None,
+        source: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        low_confidence: bool | None = None,
+        corrected: bool | None = None,
+        limit: int | None = 50,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Live transcripts matching every filter given, newest first, one page of them.
+
+        Args:
+            query: Words that must all appear (case-insensitive) in the machine text, the
+                correction or the callsign.
+            callsign: Part of the parsed callsign (case-insensitive).
+            source: The frequency (the transcript's ``source``), exactly.
+            since: ISO 8601 UTC lower bound of ``started_at`` (a prefix such as "2026-11-24T21" works).
+            until: ISO 8601 UTC upper bound (exclusive) of ``started_at``.
+            low_confidence: Only flagged (True) or only unflagged (False) transcripts.
+            corrected: Only corrected (True) or only uncorrected (False) transcripts.
+            limit: Page size (None: every match).
+            offset: Rows skipped before the page.
+
+        Returns:
+            (rows, total): the page and the number of matching rows.
+        """
+        where: list[str] = []
+        args: list[Any] = []
+
+        def like(value: str) -> str:
+            return "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+        for word in (query or "").split():
+            where.append("(text LIKE ? ESCAPE '\\' OR COALESCE(text_corrected, '') LIKE ? ESCAPE '\\' "
+                         "OR COALESCE(callsign, '') LIKE ? ESCAPE '\\')")
+            args += [like(word)] * 3
+        if callsign:
+            where.append("callsign LIKE ? ESCAPE '\\'")
+            args.append(like(callsign.strip()))
+        if source:
+            where.append("source = ?")
+            args.append(source)
+        if since:
+            where.append("started_at >= ?")
+            args.append(since)
+        if until:
+            where.append("started_at < ?")
+            args.append(until)
+        if low_confidence is not None:
+            where.append("COALESCE(low_confidence, 0) = ?")
+            args.append(int(low_confidence))
+        if corrected is not None:
+            where.append("text_corrected IS NOT NULL" if corrected else "text_corrected IS NULL")
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        with self._lock:
+            total = int(self._conn.execute(f"SELECT COUNT(*) FROM transcripts{clause}", args).fetchone()[0])
+            rows = [dict(r) for r in self._conn.execute(
+                f"SELECT * FROM transcripts{clause} ORDER BY id DESC LIMIT ? OFFSET ?",
+                [*args, -1 if limit is None else max(0, int(limit)), max(0, int(offset))],
+            )]
+        return [self._transcript_row(r) for r in rows], total
+
+    def correct_transcript(self, transcript_id: int, text: str | None) -> dict[str, Any]:
+        """Store a human correction beside the machine text (``None`` or the machine text removes it).
+
+        Returns:
+            The updated transcript.
+
+        Raises:
+            DataError: no transcript has this id.
+        """
+        with self.transaction() as conn:
+            row = conn.execute("SELECT text FROM transcripts WHERE id = ?", (int(transcript_id),)).fetchone()
+            if row is None:
+                raise DataError(f"transcript {transcript_id} is not in the catalogue {self.db_path}.")
+            cleaned = None if text is None else " ".join(text.split())
+            if cleaned is not None and cleaned == row["text"]:
+                cleaned = None  # "corrected" back to what the model heard: nothing to learn from
+            conn.execute("UPDATE transcripts SET text_corrected = ?, corrected_at = ? WHERE id = ?",
+                         (cleaned, None if cleaned is None else now_iso(), int(transcript_id)))
+        result = self.transcript(transcript_id)
+        assert result is not None
+        return result
 
 
 __all__ = ["LATEST_VERSION", "RUN_KINDS", "SPLITS", "Catalogue", "Sample", "now_iso"]

@@ -104,11 +104,21 @@ CREATE TABLE transcripts (
 );
 """
 
-# Version 3: transcripts of whole files (``transcribe --catalogue``) and searching them
-# (``atc-whisper search``): where in the file a row starts, the normalised text for word
-# search, and indexes for the time, callsign and file look-ups ("IF NOT EXISTS": another
-# migration may create the first two as well).
+# Version 3: corrections of live transcripts made in the web view, kept beside the machine text
+# (``text`` is never overwritten, so what the model heard stays comparable), and indexes for
+# the page's search by time and callsign.
 _V3 = """
+ALTER TABLE transcripts ADD COLUMN text_corrected TEXT;
+ALTER TABLE transcripts ADD COLUMN corrected_at TEXT;
+CREATE INDEX transcripts_started ON transcripts (started_at);
+CREATE INDEX transcripts_callsign ON transcripts (callsign);
+"""
+
+# Version 4: transcripts of whole files (``transcribe --catalogue``) and searching them
+# (``atc-whisper search``, the serve page and API): where in the file a row starts, the
+# normalised text for word search, and an index for the file look-ups. The time and callsign
+# indexes come from version 3; "IF NOT EXISTS" keeps this migration whole on its own.
+_V4 = """
 ALTER TABLE transcripts ADD COLUMN offset_s REAL;
 ALTER TABLE transcripts ADD COLUMN text_norm TEXT;
 CREATE INDEX IF NOT EXISTS transcripts_started ON transcripts (started_at);
@@ -116,7 +126,8 @@ CREATE INDEX IF NOT EXISTS transcripts_callsign ON transcripts (callsign);
 CREATE INDEX IF NOT EXISTS transcripts_audio ON transcripts (audio_path);
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3]
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4]
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -209,6 +209,8 @@ class SampleScore:
         hypothesis_biased: Transcript with callsign biasing (prompt + snap), when measured.
         atc_biased: Callsign/command correctness of ``hypothesis_biased``.
         alignment_biased: Word alignment of ``hypothesis_biased``.
+        role: The sample's speaker role ("controller", "pilot") or None when the corpus has none.
+        role_hyp: Speaker role read from the hypothesis (`phraseology.classify_role`), or "unknown".
     """
 
     hypothesis: str
@@ -225,6 +227,8 @@ class SampleScore:
     hypothesis_biased: str | None = None
     atc_biased: metrics.AtcScore | None = None
     alignment_biased: metrics.Alignment | None = None
+    role: str | None = None
+    role_hyp: str = "unknown"
 
     @property
     def wer(self) -> float:
@@ -240,8 +244,11 @@ class SampleScore:
 class _Scorer:
     """Scores hypotheses against one sample's reference, parsing the reference once."""
 
-    def __init__(self, reference: str) -> None:
-        from ..phraseology import normalize_atc, parse_atc, raw_normalize
+    def __init__(self, reference: str, role: str | None = None) -> None:
+        from ..phraseology import classify_role, normalize_atc, parse_atc, raw_normalize
+
+        self.classify_role = classify_role
+        self.role = role if role in ("controller", "pilot") else None
 
         self.normalize_atc = normalize_atc
         self.raw_normalize = raw_normalize
@@ -275,6 +282,8 @@ class _Scorer:
             compression_ratio=float(transcription.compression_ratio),
             low_confidence=bool(transcription.low_confidence),
             latency_s=float(transcription.latency_s),
+            role=self.role,
+            role_hyp=self.classify_role(hyp).role if self.role else "unknown",
         )
 
 
@@ -292,7 +301,24 @@ def aggregate(scores: Sequence[SampleScore]) -> dict[str, Any]:
         "mean_compression_ratio": sum(s.compression_ratio for s in scores) / n if n else math.nan,
         "low_confidence_share": sum(1 for s in scores if s.low_confidence) / n if n else math.nan,
     }
+    result.update(role_figures([(s.role, s.role_hyp) for s in scores]))
     return result
+
+
+def role_figures(pairs: Sequence[tuple[str | None, str]]) -> dict[str, Any]:
+    """Speaker-role accuracy over ``(true role, guessed role)`` pairs with a true role.
+
+    Returns:
+        ``n_role`` (pairs with a known role), ``role_acc`` (guess right; "unknown" counts as
+        wrong) and ``role_coverage`` (share guessed, not "unknown"); NaN without known roles.
+    """
+    known = [(truth, guess) for truth, guess in pairs if truth in ("controller", "pilot")]
+    n = len(known)
+    return {
+        "n_role": n,
+        "role_acc": sum(truth == guess for truth, guess in known) / n if n else math.nan,
+        "role_coverage": sum(guess != "unknown" for _, guess in known) / n if n else math.nan,
+    }
 
 
 def _group_values(sample: Any, edges_db: Sequence[float]) -> dict[str, str]:
@@ -460,7 +486,7 @@ def evaluate_models(
     if not samples:
         raise DataError("nothing to evaluate: the sample list is empty.")
     started = time.perf_counter()
-    scorers = [_Scorer(s.text_norm) for s in samples]
+    scorers = [_Scorer(s.text_norm, role=getattr(s, "role", None)) for s in samples]
     runs: dict[str, ModelRun] = {}
     for label, model in models:
         log.info("evaluating %s (%s) on %d samples", label, model, len(samples))
@@ -493,6 +519,7 @@ def _model_summary(agg: dict[str, Any], run: ModelRun, biased: dict[str, Any] | 
         "callsign_acc": agg["callsign_acc"],
         "command_acc": agg["command_acc"],
         "utterance_command_acc": agg["utterance_command_acc"],
+        "role_acc": agg["role_acc"],
         "mean_avg_logprob": agg["confidence"]["mean_avg_logprob"],
         "low_confidence_share": agg["confidence"]["low_confidence_share"],
         "decode_s": run.decode_s,
@@ -536,7 +563,7 @@ def build_report(
                 group = aggregate(members)
                 table[value] = {k: group[k] for k in (
                     "n_utterances", "wer", "raw_wer", "cer", "ser", "median_utt_wer", "insertion_rate",
-                    "callsign_acc", "command_acc", "utterance_command_acc",
+                    "callsign_acc", "command_acc", "utterance_command_acc", "role_acc",
                 )}
             groups[key] = table
         conf = [s.confidence for s in run.scores]
@@ -571,6 +598,7 @@ def build_report(
     return {
         "schema_version": 1,
         "summary": summary,
+        "roles": _reference_roles(samples),
         "comparison": comparison,
         "models": models,
         "selection": {
@@ -587,6 +615,16 @@ def build_report(
     }
 
 
+def _reference_roles(samples: Sequence[Any]) -> dict[str, Any]:
+    """Role accuracy of the classifier on the reference transcripts: what it can do with perfect
+    recognition, beside each model's ``role_acc`` on its hypotheses."""
+    from ..phraseology import classify_role
+
+    pairs = [(getattr(s, "role", None), classify_role(s.text_norm).role) for s in samples
+             if getattr(s, "role", None) in ("controller", "pilot")]
+    return {"reference_" + k: v for k, v in role_figures(pairs).items()}
+
+
 METRIC_DEFINITIONS = {
     "wer": "word error rate on ATC-normalised text: (substitutions + deletions + insertions) / reference words",
     "raw_wer": "word error rate with only case and punctuation normalised",
@@ -599,6 +637,8 @@ METRIC_DEFINITIONS = {
     "command_acc": "share of reference commands recognised with type and value both right",
     "utterance_command_acc": "share of utterances with commands where every command is right and none is extra",
     "coverage": "keep the most confident share of utterances (by average log-probability): WER and callsign accuracy of the kept ones",
+    "role_acc": "share of samples with a known speaker role (synthetic data, corpora that label speakers) whose role "
+                "read from the hypothesis (controller/pilot, 'unknown' counts as wrong) is right",
     "callsign_acc_biased": "callsign accuracy with the callsign list as decoder prompt and snapping of the recognised callsign",
 }
 

@@ -333,7 +333,7 @@ def test_manifest_with_catalogue_then_search(run_cli, batch_ws, tiny_en, clips, 
 
     with Catalogue(batch_ws.db_path, root=batch_ws.root) as catalogue:
         def search(**filters: str) -> list[Path]:
-            return [r["audio_path"] for r in search_transcripts(catalogue, source=tmp_path.name, **filters)]
+            return [r["audio_path"] for r in search_transcripts(catalogue, source=tmp_path.name, **filters).rows]
 
         assert search(callsign="BAW123") == search(callsign="speedbird one two three") == [audio[0]]
         assert search(since="2024-03-02") == [audio[1]] and search(until="2024-03-01") == [audio[0]]

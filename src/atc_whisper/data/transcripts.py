@@ -2,8 +2,9 @@
 
 The ``transcripts`` table holds what ``live`` heard and what ``transcribe --catalogue`` decoded
 from files. People look things up in it by aircraft ("everything DLH4AB said or was told
-yesterday"), by words, by time and by source. :func:`search_transcripts` is that query, one
-function for the CLI (``atc-whisper search``) and any other front end.
+yesterday"), by words, by time, by source, by speaker role or readback outcome.
+:func:`search_transcripts` is that query, the one function behind the CLI (``atc-whisper search``),
+the serve page's search and ``GET /api/transmissions``.
 
 Callsigns are stored in the reference form the parser produces ("lufthansa four alfa bravo"),
 so a query in ICAO designator form (``DLH4AB``) or in words is turned into that form first
@@ -126,44 +127,119 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
+#: The columns a word of the text query may appear in (any of them, case-insensitive).
+_WORD_COLUMNS = ("text", "text_corrected", "text_norm", "callsign")
+#: Readback filters: what the conversation tracker stored in the row's ``readback``.
+READBACK_FILTERS = ("ok", "mismatch", "checked", "none")
+
+
+@dataclass(frozen=True)
+class TranscriptPage:
+    """One page of a transcript search.
+
+    Attributes:
+        rows: The transcripts, as :meth:`Catalogue.transcript` returns them (``commands``
+            decoded, ``audio_path`` absolute, the ``extra`` keys such as ``role``, ``exchange``
+            and ``readback`` merged in).
+        total: How many transcripts match in all (for paging).
+        limit: The page size asked for (None: all).
+        offset: Matches skipped before the page.
+    """
+
+    rows: list[dict[str, Any]]
+    total: int
+    limit: int | None
+    offset: int
+
+    @property
+    def more(self) -> int:
+        """Matches after this page."""
+        return max(0, self.total - self.offset - len(self.rows))
+
+
+def _spoken(text: str) -> str | None:
+    """``text`` in the normalised (spoken) form, or None when normalising only drops case and
+    punctuation: then what the user typed is matched literally (``climb_`` must not find ``climb``)."""
+    from ..phraseology import normalize_atc
+
+    norm = normalize_atc(text)
+    return norm if norm and norm.split() != re.findall(r"[a-z0-9]+", text.lower()) else None
+
+
+def _text_condition(text: str) -> tuple[str, list[Any]]:
+    """The SQL condition of a text query: every word matches, or the whole query in spoken form does.
+
+    A word matches when it appears in one of :data:`_WORD_COLUMNS`, or when its spoken form
+    appears in the normalised text (``DLH4AB heading`` finds ``lufthansa four alfa bravo turn
+    left heading ...``). The whole query in spoken form covers what only reads right as a
+    phrase (``FL 350`` -> ``flight level three five zero``).
+    """
+    any_column = " OR ".join(f"COALESCE({c}, '') LIKE ? ESCAPE '\\'" for c in _WORD_COLUMNS)
+    terms: list[str] = []
+    args: list[Any] = []
+    for word in text.split():
+        spoken = _spoken(word)
+        terms.append(f"({any_column}" + (" OR COALESCE(text_norm, '') LIKE ? ESCAPE '\\')" if spoken else ")"))
+        args += [_like(word)] * len(_WORD_COLUMNS) + ([_like(spoken)] if spoken else [])
+    condition = " AND ".join(terms)
+    phrase = _spoken(text)
+    if phrase and len(text.split()) > 1:
+        condition = f"({condition}) OR COALESCE(text_norm, '') LIKE ? ESCAPE '\\'"
+        args.append(_like(phrase))
+    return f"({condition})", args
+
+
 def search_transcripts(
     catalogue: Catalogue,
+    text: str | None = None,
     *,
     callsign: str | None = None,
-    text: str | None = None,
     since: str | datetime | None = None,
     until: str | datetime | None = None,
     source: str | None = None,
+    exact_source: bool = False,
     low_confidence: bool | None = None,
+    corrected: bool | None = None,
+    role: str | None = None,
+    readback: str | None = None,
     limit: int | None = DEFAULT_LIMIT,
     offset: int = 0,
     newest_first: bool = False,
-) -> list[dict[str, Any]]:
+) -> TranscriptPage:
     """Find transcripts in the catalogue; every filter given must match.
+
+    The one search of the ``transcripts`` table: ``atc-whisper search``, the serve page and
+    ``GET /api/transmissions`` all call it.
 
     Args:
         catalogue: An open catalogue.
+        text: Words that must all appear (case-insensitive, anywhere in a word) in the machine
+            text, the correction, the normalised text or the callsign. The query normalised as a
+            whole is also looked for in the normalised text, so ``FL350`` finds ``flight level
+            three five zero`` and ``flight level three five zero`` finds ``FL 350``.
         callsign: Callsign in designator form (``DLH4AB``), in words (``lufthansa four alfa
-            bravo``) or an airline alone (``DLH``); see :func:`callsign_query`.
-        text: Words the transcript contains, case-insensitive; also matched against the
-            normalised transcript, so ``flight level three five zero`` finds ``FL 350``.
+            bravo``) or an airline alone (``DLH``, ``speedbird``); see :func:`callsign_query`.
         since: Earliest start time (inclusive): ISO text, an age (``2h``) or a datetime.
         until: Latest start time (inclusive; a bare date means the end of that day).
-        source: Part of the source's name (stream URL, device, or the archive folder), case-insensitive.
+        source: The source's name (stream URL, device, frequency, or the archive folder): a part of
+            it, case-insensitive, or exactly with ``exact_source``.
+        exact_source: Match ``source`` exactly (a frequency chosen from a list).
         low_confidence: Only flagged (True) or only unflagged (False) transcripts.
+        corrected: Only corrected (True) or only uncorrected (False) transcripts.
+        role: Only transmissions of this speaker role (``controller``, ``pilot`` or ``unknown``).
+        readback: ``ok`` or ``mismatch`` (pilot readbacks checked against their instruction with
+            that outcome), ``checked`` (either) or ``none`` (no readback check).
         limit: At most this many rows (None or 0: all).
-        offset: Rows to skip first (for paging).
+        offset: Matches to skip first (for paging).
         newest_first: Order by start time descending instead of ascending.
 
     Returns:
-        Rows as dicts, as :meth:`Catalogue.transcripts` returns them (``commands`` decoded,
-        ``audio_path`` absolute, ``extra`` merged in).
+        The page of matching rows and the number of all matches.
 
     Raises:
-        DataError: A time or callsign cannot be understood.
+        DataError: A time or callsign cannot be understood, or ``role``/``readback`` is not one
+            of the choices.
     """
-    from ..phraseology import normalize_atc
-
     where: list[str] = []
     args: list[Any] = []
     if callsign is not None and callsign.strip():
@@ -175,31 +251,41 @@ def search_transcripts(
             where.append("lower(callsign) = ?")
             args.append(query.words)
     if text is not None and text.strip():
-        norm = normalize_atc(text)
-        where.append("(text LIKE ? ESCAPE '\\' OR (text_norm IS NOT NULL AND ? != '' AND text_norm LIKE ? ESCAPE '\\'))")
-        args += [_like(text.strip()), norm, _like(norm)]
-    if since is not None:
+        condition, text_args = _text_condition(text.strip())
+        where.append(condition)
+        args += text_args
+    if since is not None and str(since).strip():
         where.append("started_at >= ?")
         args.append(utc_iso(since if isinstance(since, datetime) else parse_time(since)))
-    if until is not None:
+    if until is not None and str(until).strip():
         where.append("started_at <= ?")
         args.append(utc_iso(until if isinstance(until, datetime) else parse_time(until, end_of_day=True)))
     if source is not None and source.strip():
-        where.append("source LIKE ? ESCAPE '\\'")
-        args.append(_like(source.strip()))
+        where.append("source = ?" if exact_source else "source LIKE ? ESCAPE '\\'")
+        args.append(source if exact_source else _like(source.strip()))
     if low_confidence is not None:
-        where.append("low_confidence = ?")
+        where.append("COALESCE(low_confidence, 0) = ?")  # never judged counts as not flagged
         args.append(int(low_confidence))
+    if corrected is not None:
+        where.append("text_corrected IS NOT NULL" if corrected else "text_corrected IS NULL")
+    if role is not None:
+        from ..phraseology.roles import CONTROLLER, PILOT, UNKNOWN
+
+        if role not in (CONTROLLER, PILOT, UNKNOWN):
+            raise DataError(f"role {role!r} is not one of {CONTROLLER}, {PILOT}, {UNKNOWN}.")
+        where.append("COALESCE(json_extract(extra, '$.role'), 'unknown') = ?")
+        args.append(role)
+    if readback is not None:
+        if readback not in READBACK_FILTERS:
+            raise DataError(f"readback filter {readback!r} is not one of {', '.join(READBACK_FILTERS)}.")
+        status = "json_extract(extra, '$.readback.status')"
+        where.append({"checked": f"{status} IS NOT NULL", "none": f"{status} IS NULL"}.get(readback, f"{status} = ?"))
+        if readback in ("ok", "mismatch"):
+            args.append(readback)
     order = "DESC" if newest_first else "ASC"
-    sql = "SELECT * FROM transcripts" + (f" WHERE {' AND '.join(where)}" if where else "")
-    sql += f" ORDER BY started_at {order}, id {order}"
-    if limit:
-        sql += " LIMIT ? OFFSET ?"
-        args += [int(limit), int(offset)]
-    elif offset:
-        sql += " LIMIT -1 OFFSET ?"
-        args.append(int(offset))
-    return catalogue.query_transcripts(sql, args)
+    rows, total = catalogue.select_transcripts(
+        " AND ".join(where), args, order_by=f"started_at {order}, id {order}", limit=limit, offset=offset)
+    return TranscriptPage(rows=rows, total=total, limit=limit or None, offset=max(0, int(offset)))
 
 
 def replace_file_transcripts(catalogue: Catalogue, audio_path: str | Path, rows: list[dict[str, Any]]) -> list[int]:
@@ -257,6 +343,6 @@ def rows_as_json(rows: list[dict[str, Any]]) -> list[str]:
 
 
 __all__ = [
-    "DEFAULT_LIMIT", "CallsignQuery", "callsign_query", "file_transcript_rows", "parse_time",
-    "replace_file_transcripts", "rows_as_json", "search_transcripts", "utc_iso",
+    "DEFAULT_LIMIT", "READBACK_FILTERS", "CallsignQuery", "TranscriptPage", "callsign_query", "file_transcript_rows",
+    "parse_time", "replace_file_transcripts", "rows_as_json", "search_transcripts", "utc_iso",
 ]

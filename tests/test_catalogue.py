@@ -9,6 +9,7 @@ import pytest
 
 from atc_whisper.data.catalogue import Catalogue, Sample
 from atc_whisper.data.migrations import LATEST_VERSION, migrate
+from atc_whisper.data.transcripts import search_transcripts
 from atc_whisper.errors import DataError
 
 
@@ -184,12 +185,12 @@ def test_transcript_corrections_survive_migration_and_search_escapes_wildcards(t
         cat.add_transcripts([{"started_at": "2026-11-24T21:06:00.000Z", "duration_s": 1.0, "source": "Tower",
                               "text": "climb 1000 now"}])
         # LIKE wildcards in a query are literal characters, not patterns.
-        assert [r["id"] for r in cat.search_transcripts("100%")[0]] == [1]
-        assert cat.search_transcripts("climb_")[1] == 0
-        assert cat.search_transcripts(since="2026-11-24T21:06")[1] == 1
+        assert [r["id"] for r in search_transcripts(cat, "100%").rows] == [1]
+        assert search_transcripts(cat, "climb_").total == 0
+        assert search_transcripts(cat, since="2026-11-24T21:06").total == 1
         fixed = cat.correct_transcript(1, " climb  flight level one zero zero ")
         assert fixed["text_corrected"] == "climb flight level one zero zero" and fixed["text"] == "climb 100% now"
-        assert [r["id"] for r in cat.search_transcripts("flight", corrected=True)[0]] == [1]
+        assert [r["id"] for r in search_transcripts(cat, "flight", corrected=True).rows] == [1]
         # Setting it back to what the model heard is no correction.
         assert cat.correct_transcript(1, "climb 100% now")["text_corrected"] is None
         with pytest.raises(DataError, match="transcript 99"):

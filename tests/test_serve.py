@@ -251,6 +251,20 @@ def test_search_correct_export_import(server, client, clip, run_cli):
     window = {"since": "2026-11-24T21:00", "until": "2026-11-24T21:30", "frequency": "Tower"}
     assert [t["id"] for t in client.get("/api/transmissions", params=window).json()["items"]] == [ids[0]]
     _assert_error(client.get("/api/transmissions", params={"limit": 0}), 400, "limit")
+    # The API runs the catalogue's one search (data/transcripts.py): designators, written forms, times people type.
+    def found_ids(**params: str) -> list[int]:
+        response = client.get("/api/transmissions", params=params)
+        assert response.status_code == 200, response.text
+        return [t["id"] for t in response.json()["items"]]
+
+    assert found_ids(callsign="DAL234") == found_ids(q="DAL234 climb") == [ids[0]]
+    assert found_ids(callsign="BAW", since="2026-11-24", until="2026-11-24") == [ids[1]]
+    assert found_ids(frequency="Tow") == []  # a frequency is matched exactly
+    assert "text_norm" not in client.get("/api/transmissions", params={"limit": 1}).json()["items"][0]
+    bad = client.get("/api/transmissions", params={"since": "last tuesday"})
+    assert "not understood" in _assert_error(bad, 400, "since") and bad.json()["error"]["param"] == "since"
+    _assert_error(client.get("/api/transmissions", params={"callsign": "!!"}), 400, "callsign")
+    _assert_error(client.get("/api/transmissions", params={"readback": "maybe"}), 400, "readback")
 
     # Correct in place: the machine text stays beside the correction.
     _assert_error(client.patch(f"/api/transmissions/{ids[0]}", json={"txt": "x"}), 400, "text")

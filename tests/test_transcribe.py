@@ -349,7 +349,7 @@ def bad_inputs(tmp_path_factory, atc_wav) -> dict[str, Path]:
             "truncated": truncated, "empty": empty, "silent": silent}
 
 
-@pytest.mark.parametrize("kind", ["missing", "directory", "not_audio", "truncated", "empty", "silent"])
+@pytest.mark.parametrize("kind", ["missing", "not_audio", "truncated", "empty", "silent"])
 def test_cli_bad_audio_fails_fast_with_one_error_line(run_cli, session_workspace, bad_inputs, atc_wav, tmp_path, kind):
     bad = bad_inputs[kind]
     out = tmp_path / "out.txt"
@@ -361,6 +361,17 @@ def test_cli_bad_audio_fails_fast_with_one_error_line(run_cli, session_workspace
     assert len(error_lines) == 1 and str(bad) in error_lines[0], result.stderr
     assert "no/such-model" not in result.stderr  # inputs are checked before the model is resolved
     assert result.stdout == "" and not out.exists()
+
+
+def test_cli_folder_without_audio_fails_before_the_model(run_cli, session_workspace, bad_inputs, tmp_path):
+    # A folder is a batch input (tests/test_jobs.py); one holding no audio is an error, found first.
+    folder = bad_inputs["directory"]
+    out = tmp_path / "out"
+    result = _cli(run_cli, session_workspace, str(folder), "--output", str(out), "--model", "no/such-model")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(error_lines) == 1 and str(folder) in error_lines[0] and "no audio files" in error_lines[0]
+    assert "no/such-model" not in result.stderr and not out.exists()
 
 
 def test_cli_unknown_model_and_bad_options(run_cli, session_workspace, atc_wav, tmp_path):

@@ -319,6 +319,30 @@ class ServeSettings:
 
 
 @dataclass
+class BatchSettings:
+    """Transcribing folders and manifests of many files: resumable jobs, catalogue, Ray cluster."""
+
+    audio_extensions: list[str] = setting(
+        [".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff"],
+        "File name endings picked up as audio when a folder is walked (case-insensitive).",
+    )
+    catalogue: bool = setting(
+        False, "Also store every transcribed segment in the catalogue's transcripts table (as --catalogue), "
+        "where `atc-whisper search` finds it.",
+    )
+    ray_workers: int = setting(
+        0, "Engines (Ray actors, each loading the model once) started with --ray; 0 starts one per "
+        "ray_cpus_per_worker CPUs of the cluster.", ge=0, le=100_000,
+    )
+    ray_cpus_per_worker: float = setting(
+        1.0, "CPUs Ray reserves for each engine; also its thread count when model.threads is 0.", gt=0.0, le=1024.0
+    )
+    ray_gpus_per_worker: float = setting(
+        0.0, "GPUs Ray reserves for each engine (e.g. 0.25 puts four engines on one GPU).", ge=0.0, le=64.0
+    )
+
+
+@dataclass
 class Settings:
     """All settings, one attribute per TOML section."""
 
@@ -331,6 +355,7 @@ class Settings:
     live: LiveSettings = field(default_factory=LiveSettings)
     conversation: ConversationSettings = field(default_factory=ConversationSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
+    batch: BatchSettings = field(default_factory=BatchSettings)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Plain nested dict, suitable for TOML/JSON."""

@@ -1,4 +1,4 @@
-"""The SQLite catalogue: every sample, run, evaluation result and live transcript.
+"""The SQLite catalogue: every sample, run, evaluation result and transcript (live or from files).
 
 One file, ``data/atc_dataset/atc_dataset.db``, is the single source of truth about the data:
 which clips exist, what was said in them, where they came from and which split they are in.
@@ -17,7 +17,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -102,7 +102,7 @@ _RESULT_COLUMNS = (
 )
 _TRANSCRIPT_COLUMNS = (
     "started_at", "duration_s", "source", "text", "avg_logprob", "no_speech_prob", "compression_ratio",
-    "low_confidence", "callsign", "commands", "audio_path", "latency_s",
+    "low_confidence", "callsign", "commands", "audio_path", "latency_s", "offset_s", "text_norm",
 )
 
 
@@ -512,14 +512,22 @@ class Catalogue:
             r.update(json.loads(r.pop("extra") or "{}"))
         return rows
 
-    # -- live transcripts ------------------------------------------------------------------
+    # -- transcripts (live and files) ------------------------------------------------------
     def add_transcripts(self, rows: list[dict[str, Any]]) -> list[int]:
-        """Store live transcripts in one transaction; returns their ids.
+        """Store transcripts in one transaction; returns their ids.
 
-        Each row needs ``started_at`` (ISO text or epoch seconds), ``duration_s``, ``source``
-        and ``text``; confidence fields, ``callsign``, ``commands`` (a list), ``audio_path``
-        and ``latency_s`` are optional; other keys go to ``extra``.
+        Each row needs ``started_at`` (ISO text or epoch seconds; stored as ISO UTC with
+        milliseconds), ``duration_s``, ``source`` and ``text``; confidence fields, ``callsign``,
+        ``commands`` (a list), ``audio_path``, ``latency_s`` and ``offset_s`` (start within
+        ``audio_path`` for file transcripts) are optional; ``text_norm`` is filled in from
+        ``text``; other keys go to ``extra``.
+
+        Raises:
+            DataError: A row lacks a required key or its ``started_at`` is not a time.
         """
+        from ..phraseology import normalize_atc
+        from .transcripts import utc_iso
+
         sql = (f"INSERT INTO transcripts ({', '.join(_TRANSCRIPT_COLUMNS)}, extra) "
                f"VALUES ({', '.join('?' * (len(_TRANSCRIPT_COLUMNS) + 1))})")
         values = []
@@ -527,16 +535,15 @@ class Catalogue:
             missing = [k for k in ("started_at", "duration_s", "source", "text") if row.get(k) is None]
             if missing:
                 raise DataError(f"transcript {row!r} lacks {', '.join(missing)}.")
-            started = row["started_at"]
-            if isinstance(started, (int, float)):
-                started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started)) + f".{int(started % 1 * 1000):03d}Z"
             audio = row.get("audio_path")
+            offset = row.get("offset_s")
             extra = {k: v for k, v in row.items() if k not in _TRANSCRIPT_COLUMNS}
             values.append((
-                str(started), float(row["duration_s"]), str(row["source"]), str(row["text"]), row.get("avg_logprob"),
-                row.get("no_speech_prob"), row.get("compression_ratio"), _bool_or_none(row.get("low_confidence")),
-                row.get("callsign"), _json(list(row.get("commands") or [])),
-                None if audio is None else self.relative_path(audio), row.get("latency_s"), _json(extra),
+                utc_iso(row["started_at"]), float(row["duration_s"]), str(row["source"]), str(row["text"]),
+                row.get("avg_logprob"), row.get("no_speech_prob"), row.get("compression_ratio"),
+                _bool_or_none(row.get("low_confidence")), row.get("callsign"), _json(list(row.get("commands") or [])),
+                None if audio is None else self.relative_path(audio), row.get("latency_s"),
+                None if offset is None else float(offset), normalize_atc(str(row["text"])), _json(extra),
             ))
         ids = []
         with self.transaction() as conn:
@@ -545,13 +552,38 @@ class Catalogue:
         return ids
 
     def transcripts(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Live transcripts, oldest first, with ``commands`` decoded and ``audio_path`` absolute."""
-        sql = "SELECT * FROM transcripts ORDER BY id" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        """Transcripts, oldest first, with ``commands`` decoded and ``audio_path`` absolute."""
+        return self.select_transcripts(order_by="id", limit=limit)[0]
+
+    def select_transcripts(
+        self, where: str = "", args: Sequence[Any] = (), *, order_by: str = "id", limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of transcripts and the number of all that match, read in one go.
+
+        The query itself is built by :func:`atc_whisper.data.transcripts.search_transcripts`
+        (the one search of the table); this only runs it and decodes the rows.
+
+        Args:
+            where: An SQL condition on the ``transcripts`` columns with ``?`` placeholders ("": all rows).
+            args: The values of the placeholders.
+            order_by: The ``ORDER BY`` terms.
+            limit: Page size (None or 0: every match).
+            offset: Rows skipped before the page.
+
+        Returns:
+            (rows, total): rows as :meth:`transcript` returns them, and the count of all matches.
+        """
+        clause = f" WHERE {where}" if where else ""
+        page = [-1 if not limit else max(0, int(limit)), max(0, int(offset))]
         with self._lock:
-            rows = [dict(r) for r in self._conn.execute(sql)]
-        return [self._transcript_row(r) for r in rows]
+            total = int(self._conn.execute(f"SELECT COUNT(*) FROM transcripts{clause}", list(args)).fetchone()[0])
+            rows = [dict(r) for r in self._conn.execute(
+                f"SELECT * FROM transcripts{clause} ORDER BY {order_by} LIMIT ? OFFSET ?", [*args, *page])]
+        return [self._transcript_row(r) for r in rows], total
 
     def _transcript_row(self, r: dict[str, Any]) -> dict[str, Any]:
+        """A stored row as callers see it: ``commands`` decoded, ``extra`` merged in, ``audio_path`` absolute."""
         r["commands"] = json.loads(r["commands"] or "[]")
         # The columns win over same-named keys a sink left in ``extra``.
         r = {**json.loads(r.pop("extra") or "{}"), **r}
@@ -560,76 +592,10 @@ class Catalogue:
         return r
 
     def transcript(self, transcript_id: int) -> dict[str, Any] | None:
-        """One live transcript by row id (as :meth:`transcripts` returns them), or None."""
+        """One transcript by row id (as :meth:`transcripts` returns them), or None."""
         with self._lock:
             row = self._conn.execute("SELECT * FROM transcripts WHERE id = ?", (int(transcript_id),)).fetchone()
         return None if row is None else self._transcript_row(dict(row))
-
-    def search_transcripts(
-        self,
-        query: str | None = None,
-        *,
-        callsign: str | None = None,
-        source: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        low_confidence: bool | None = None,
-        corrected: bool | None = None,
-        limit: int | None = 50,
-        offset: int = 0,
-    ) -> tuple[list[dict[str, Any]], int]:
-        """Live transcripts matching every filter given, newest first, one page of them.
-
-        Args:
-            query: Words that must all appear (case-insensitive) in the machine text, the
-                correction or the callsign.
-            callsign: Part of the parsed callsign (case-insensitive).
-            source: The frequency (the transcript's ``source``), exactly.
-            since: ISO 8601 UTC lower bound of ``started_at`` (a prefix such as "2026-11-24T21" works).
-            until: ISO 8601 UTC upper bound (exclusive) of ``started_at``.
-            low_confidence: Only flagged (True) or only unflagged (False) transcripts.
-            corrected: Only corrected (True) or only uncorrected (False) transcripts.
-            limit: Page size (None: every match).
-            offset: Rows skipped before the page.
-
-        Returns:
-            (rows, total): the page and the number of matching rows.
-        """
-        where: list[str] = []
-        args: list[Any] = []
-
-        def like(value: str) -> str:
-            return "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-        for word in (query or "").split():
-            where.append("(text LIKE ? ESCAPE '\\' OR COALESCE(text_corrected, '') LIKE ? ESCAPE '\\' "
-                         "OR COALESCE(callsign, '') LIKE ? ESCAPE '\\')")
-            args += [like(word)] * 3
-        if callsign:
-            where.append("callsign LIKE ? ESCAPE '\\'")
-            args.append(like(callsign.strip()))
-        if source:
-            where.append("source = ?")
-            args.append(source)
-        if since:
-            where.append("started_at >= ?")
-            args.append(since)
-        if until:
-            where.append("started_at < ?")
-            args.append(until)
-        if low_confidence is not None:
-            where.append("COALESCE(low_confidence, 0) = ?")
-            args.append(int(low_confidence))
-        if corrected is not None:
-            where.append("text_corrected IS NOT NULL" if corrected else "text_corrected IS NULL")
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        with self._lock:
-            total = int(self._conn.execute(f"SELECT COUNT(*) FROM transcripts{clause}", args).fetchone()[0])
-            rows = [dict(r) for r in self._conn.execute(
-                f"SELECT * FROM transcripts{clause} ORDER BY id DESC LIMIT ? OFFSET ?",
-                [*args, -1 if limit is None else max(0, int(limit)), max(0, int(offset))],
-            )]
-        return [self._transcript_row(r) for r in rows], total
 
     def correct_transcript(self, transcript_id: int, text: str | None) -> dict[str, Any]:
         """Store a human correction beside the machine text (``None`` or the machine text removes it).

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..fsutil import atomic_write_text
 from .catalogue import Catalogue
+from .transcripts import search_transcripts
 
 #: Columns of the exported manifest: ``audio`` and ``text`` (the correction) are what the generic
 #: importer needs, ``role`` it reads when known; the rest document where the row came from.
@@ -65,11 +66,11 @@ def export_corrections(catalogue: Catalogue, path: str | Path) -> CorrectionsExp
     """
     path = Path(path).resolve()
     report = CorrectionsExport(path=path)
-    rows, _ = catalogue.search_transcripts(corrected=True, limit=None)
+    rows = search_transcripts(catalogue, corrected=True, limit=None).rows  # oldest first, like the live manifest
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CORRECTIONS_COLUMNS)
-    for row in reversed(rows):  # oldest first, like the live manifest
+    for row in rows:
         audio = row.get("audio_path")
         if audio is None or not Path(audio).is_file():
             report.without_audio.append(int(row["id"]))

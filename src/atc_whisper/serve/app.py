@@ -18,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, File, Form, Header, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -33,7 +33,8 @@ from fastapi.staticfiles import StaticFiles
 from .. import __version__
 from ..config import Settings
 from ..data.catalogue import Catalogue
-from ..errors import AtcWhisperError
+from ..data.transcripts import callsign_query, parse_time, search_transcripts
+from ..errors import AtcWhisperError, DataError
 from ..log import get_logger
 from ..workspace import Workspace
 from .guard import error_body
@@ -215,21 +216,42 @@ def _page_routes(app: FastAPI, state: ServerState) -> None:
 def _transmission_routes(app: FastAPI, state: ServerState) -> None:
     @app.get("/api/transmissions", response_model=TransmissionPage, tags=["transcripts"])
     def transmissions(
-        q: Annotated[str | None, Query(max_length=200, description="Words in the text, correction or callsign.")] = None,
-        callsign: Annotated[str | None, Query(max_length=100, description="Part of the callsign.")] = None,
-        frequency: Annotated[str | None, Query(max_length=200, description="The frequency's name.")] = None,
-        since: Annotated[str | None, Query(max_length=40, description="ISO 8601 UTC start (inclusive).")] = None,
-        until: Annotated[str | None, Query(max_length=40, description="ISO 8601 UTC end (exclusive).")] = None,
+        q: Annotated[str | None, Query(max_length=200, description=(
+            "Words that must all appear in the text, the correction or the callsign; written forms find "
+            "spoken ones (FL350 finds 'flight level three five zero')."))] = None,
+        callsign: Annotated[str | None, Query(max_length=100, description=(
+            "Callsign as designator (DLH4AB), in words, or an airline alone (DLH, speedbird) for all its flights."
+        ))] = None,
+        frequency: Annotated[str | None, Query(max_length=200, description="The frequency's name, exactly.")] = None,
+        since: Annotated[str | None, Query(max_length=40, description=(
+            "Start (inclusive): ISO 8601 (UTC unless it has an offset), Unix seconds, or an age (90m, 2h, 3d)."
+        ))] = None,
+        until: Annotated[str | None, Query(max_length=40, description=(
+            "End (inclusive), as since; a bare date includes that whole day."))] = None,
         low_confidence: bool | None = None,
         corrected: bool | None = None,
+        role: Annotated[Literal["controller", "pilot", "unknown"] | None, Query(
+            description="Only this speaker role.")] = None,
+        readback: Annotated[Literal["ok", "mismatch", "checked", "none"] | None, Query(
+            description="Readback check outcome: ok, mismatch, checked (either) or none.")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> dict[str, Any]:
-        """Search the catalogue's live transcripts, newest first."""
-        rows, total = state.catalogue.search_transcripts(
-            q, callsign=callsign, source=frequency, since=since, until=until, low_confidence=low_confidence,
-            corrected=corrected, limit=limit, offset=offset)
-        return {"items": [transmission_json(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+    ) -> Any:
+        """Search the catalogue's transcripts (live and from files), newest first."""
+        checks: tuple[tuple[str, str | None, Callable[[str], object]], ...] = (
+            ("since", since, parse_time), ("until", until, parse_time), ("callsign", callsign, callsign_query))
+        for name, value, check in checks:  # one by one, so the 400 names the parameter
+            try:
+                if value and value.strip():
+                    check(value)
+            except DataError as exc:
+                return _error(400, f"{name}: {exc}", param=name)
+        page = search_transcripts(
+            state.catalogue, q, callsign=callsign, source=frequency, exact_source=True, since=since, until=until,
+            low_confidence=low_confidence, corrected=corrected, role=role, readback=readback, limit=limit,
+            offset=offset, newest_first=True)
+        return {"items": [transmission_json(r) for r in page.rows], "total": page.total, "limit": limit,
+                "offset": offset}
 
     def _row(transmission_id: int) -> dict[str, Any]:
         row = state.catalogue.transcript(transmission_id)

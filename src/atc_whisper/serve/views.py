@@ -29,7 +29,8 @@ class Readback(BaseModel):
 
 
 class Transmission(BaseModel):
-    """One live transmission as stored in the catalogue's ``transcripts`` table."""
+    """One transmission as stored in the catalogue's ``transcripts`` table (heard live, or a segment of a
+    file transcribed with ``transcribe --catalogue``, which also carries ``offset_s``)."""
 
     model_config = ConfigDict(extra="allow")
     id: int | None = Field(description="Catalogue row id (None when the server runs without the catalogue).")
@@ -46,7 +47,10 @@ class Transmission(BaseModel):
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
     latency_s: float | None = Field(None, description="End of the transmission to transcript ready, s.")
-    audio_url: str | None = Field(None, description="Where its saved audio plays from (None when not saved).")
+    audio_url: str | None = Field(None, description=(
+        "Where its saved audio plays from (None when not saved, and for file transcripts: only the live "
+        "folder is served)."))
+    offset_s: float | None = Field(None, description="Start within its audio file, s (file transcripts only).")
     role: str | None = Field(None, description="controller, pilot or unknown, when the role classifier ran.")
     role_score: float | None = None
     exchange: int | None = Field(None, description="The exchange (instruction + readbacks) it belongs to.")
@@ -154,17 +158,19 @@ class VerboseTranscription(BaseModel):
 
 
 def transmission_json(row: dict[str, Any]) -> dict[str, Any]:
-    """A catalogue ``transcripts`` row (``Catalogue.transcript``) as the API and the page show it.
+    """A catalogue ``transcripts`` row (``Catalogue.transcript``, ``search_transcripts``) as the API and the page show it.
 
     Fields the live runner adds later (speaker role, exchange, readback …) pass through as
     they are; the absolute audio path is replaced by the URL that serves it.
     """
-    out = {k: v for k, v in row.items() if k not in ("audio_path", "extra", "source")}
+    # text_norm is the search's normalised copy of ``text``, not something to show.
+    out = {k: v for k, v in row.items() if k not in ("audio_path", "extra", "source", "text_norm")}
     out["frequency"] = row.get("source")
     out["low_confidence"] = bool(row.get("low_confidence"))
     out["reasons"] = list(row.get("reasons") or [])
     audio = row.get("audio_path")
-    out["audio_url"] = f"/api/transmissions/{row['id']}/audio" if audio is not None and row.get("id") else None
+    live_audio = audio is not None and row.get("offset_s") is None  # a file transcript's audio is the archive's
+    out["audio_url"] = f"/api/transmissions/{row['id']}/audio" if live_audio and row.get("id") else None
     for key in ("role", "role_score", "exchange", "readback", "text_corrected", "corrected_at"):
         out.setdefault(key, None)
     return out

@@ -42,9 +42,13 @@ def print_prepare_summary(report: Any) -> None:
 
     voices = voice_summary(totals.get("by_voice", {}))
     if voices:
-        table = Table(title="Voices (utterances; TTS cost of this run)", show_edge=False)
-        for title in ("engine", "utt", "voices", "blends", "top voice", "share", "CPU s/clip"):
-            table.add_column(title, justify="left" if title in ("engine", "top voice") else "right", no_wrap=True)
+        table = Table(title="Voices (utterances; CPU s: TTS CPU seconds per clip in this run)", show_edge=False)
+        for title in ("engine", "utt", "voices", "blends", "top voice", "share", "CPU s"):
+            if title == "top voice":  # the long one gives way when the terminal is narrow
+                table.add_column(title, overflow="ellipsis", no_wrap=True, max_width=22)
+            else:
+                table.add_column(title, justify="left" if title == "engine" else "right", no_wrap=True,
+                                 min_width=max(len(title), 8 if title == "engine" else 5))
         for row in voices:
             cost = report.synthesis.get(row["engine"])
             per_clip = f"{cost['cpu_seconds'] / cost['clips']:.2f}" if cost and cost["clips"] else "-"

@@ -74,7 +74,7 @@ class Voice:
 
     Attributes:
         id: ``"engine:name"``, what :func:`synthesize` and the catalogue use.
-        engine: Engine name (``"espeak"``, ``"piper"``).
+        engine: Engine name (``"espeak"``, ``"piper"``, ``"kokoro"``, ``"flite"``, ``"festival"``).
         name: The voice's name within its engine (``"en-us+m3"``, ``"joe"``).
         description: Human-readable accent / gender note.
     """

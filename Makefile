@@ -10,9 +10,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile 2>/dev/null | cksum | cut -d' ' -f1)
 SYSTEM_STAMP := $(VENV)/.system-packages
 TEST_SYSTEM_STAMP := $(VENV)/.test-system-packages
-APT_PACKAGES := espeak-ng ffmpeg sox libsndfile1 libportaudio2
 # Only the tests need these: the serve page test drives Debian's Chromium through its ChromeDriver.
 TEST_APT_PACKAGES := chromium chromium-driver
+# TTS engines: eSpeak NG, Flite and Festival with the English voices Debian 12 packages.
+APT_PACKAGES := espeak-ng ffmpeg sox libsndfile1 libportaudio2 \
+	flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
+# Kokoro's voices (style vectors) are the voices/ folder of this npm package; only its own
+# tarball is unpacked (npm pack), not its JavaScript dependencies (~400 MB it does not need here).
+KOKORO_JS := kokoro-js@1.2.1
+NPM_DIR := $(VENV)/share/atc-whisper/node_modules
+KOKORO_STAMP := $(NPM_DIR)/.$(subst @,-,$(KOKORO_JS))
 # The CPU build of PyTorch; never ask pip for an unpinned torch (that pulls several GB of CUDA).
 TORCH := torch==2.13.0
 PYTEST_ARGS ?=
@@ -57,7 +64,17 @@ $(STAMP): $(BIN)/python pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-setup: system-deps $(STAMP)
+$(KOKORO_STAMP): | $(BIN)/python
+	@command -v npm >/dev/null 2>&1 || { echo "Error: npm not found; the Kokoro TTS voices come from the npm package $(KOKORO_JS). Install Node.js with npm (e.g. apt-get install npm) and re-run 'make setup', or leave kokoro out of data.engines."; exit 1; }
+	@echo "Installing the Kokoro voices ($(KOKORO_JS)) into $(NPM_DIR)/kokoro-js"
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  npm pack --silent --pack-destination "$$tmp" $(KOKORO_JS) >/dev/null && \
+	  mkdir -p "$$tmp/kokoro-js" $(NPM_DIR) && tar -xzf "$$tmp"/kokoro-js-*.tgz -C "$$tmp/kokoro-js" --strip-components=1 && \
+	  test -f "$$tmp/kokoro-js/voices/af_heart.bin" && rm -rf $(NPM_DIR)/kokoro-js && mv "$$tmp/kokoro-js" $(NPM_DIR)/kokoro-js \
+	  || { echo "Error: could not fetch $(KOKORO_JS) with npm; check the npm registry is reachable and re-run 'make setup'."; exit 1; }
+	@rm -f $(NPM_DIR)/.kokoro-js-* && touch $@
+
+setup: system-deps $(STAMP) $(KOKORO_STAMP)
 
 run: setup
 	$(BIN)/atc-whisper run

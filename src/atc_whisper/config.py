@@ -28,6 +28,20 @@ import tomllib
 from .errors import ConfigError
 
 CONFIG_FILENAME = "atc_whisper.toml"
+#: The TTS engines data.engines may name (atc_whisper.audio.tts registers them).
+TTS_ENGINES = ("espeak", "piper", "kokoro", "flite", "festival")
+#: Share of utterances per engine when data.engine_weights is empty (normalised over the enabled
+#: engines). Chosen with synthesis cost in view (bench/prepare_speed.py): Kokoro costs ~60 times
+#: eSpeak per clip, so a quarter of the utterances is what a 3000-utterance run affords in ~35 min
+#: on 2 cores; Piper has one voice, so a larger share would make it the dominant speaker.
+TTS_ENGINE_SHARES = {"espeak": 0.4, "kokoro": 0.25, "flite": 0.15, "festival": 0.15, "piper": 0.05}
+
+
+def engine_shares(engines: list[str], weights: list[float]) -> dict[str, float]:
+    """Normalised share of utterances per engine (``data.engines`` / ``data.engine_weights``)."""
+    raw = list(weights) if weights else [TTS_ENGINE_SHARES.get(e, 0.1) for e in engines]
+    total = sum(raw)
+    return {e: w / total for e, w in zip(engines, raw, strict=True)}
 
 
 def setting(
@@ -71,7 +85,27 @@ class DataSettings:
 
     samples: int = setting(10, "Number of synthetic utterances `prepare` generates.", ge=1, le=1_000_000)
     seed: int = setting(42, "Seed for the utterance generator, voices and channel effects.", ge=0)
-    engines: list[str] = setting(["espeak", "piper"], "TTS engines to draw voices from (espeak, piper).")
+    engines: list[str] = setting(
+        ["espeak", "piper", "kokoro", "flite", "festival"],
+        "TTS engines to draw voices from (espeak, piper, kokoro, flite, festival).",
+    )
+    engine_weights: list[float] = setting(
+        [],
+        "Share of utterances per engine, one weight per entry of data.engines in the same order (normalised). "
+        "Empty: the built-in shares of the enabled engines (TTS_ENGINE_SHARES: espeak 0.4, kokoro 0.25, "
+        "flite 0.15, festival 0.15, piper 0.05), which give Kokoro's natural voices what a real-size run can "
+        "afford (about 3 s per clip against 0.05 s for eSpeak and Flite) and keep Piper's single voice from "
+        "dominating.", ge=0.0,
+    )
+    kokoro_blend_share: float = setting(
+        0.5, "Share of Kokoro utterances spoken by a blend of two Kokoro training voices (voice mixing: a "
+        "speaker neither parent is).", ge=0.0, le=1.0,
+    )
+    workers: int = setting(
+        0, "Synthesis processes for prepare; 0 uses one per core (and none for runs under 16 utterances, where "
+        "starting them costs more than they save). The clips are the same whatever the number.",
+        ge=0, le=512,
+    )
     augmented_per_sample: int = setting(
         1, "Radio-channel variants written to data/augmented/ for each clean utterance.", ge=0, le=50
     )
@@ -84,8 +118,9 @@ class DataSettings:
     dev_fraction: float = setting(0.1, "Share of utterance groups assigned to the dev split.", ge=0.0, le=0.5)
     test_fraction: float = setting(0.1, "Share of utterance groups assigned to the test split.", ge=0.0, le=0.5)
     test_voices: list[str] = setting(
-        ["espeak:en-us+m3"],
-        "TTS voices held out for the test split only (engine:voice), to measure generalisation to unseen voices.",
+        ["espeak:en-us+m3", "kokoro:bf_emma"],
+        "TTS voices held out for the test split only (engine:voice), to measure generalisation to unseen voices; "
+        "never blended into a training voice either.",
     )
     test_voice_share: float = setting(
         0.5, "Share of test utterances spoken by the held-out test voices (the rest use the training voices).",
@@ -510,8 +545,18 @@ def _check_relations(s: Settings, source: str) -> None:
     if s.data.dev_fraction + s.data.test_fraction >= 1.0:
         raise ConfigError(f"data.dev_fraction + data.test_fraction must stay below 1 ({source}); nothing would be left to train on.")
     for engine in s.data.engines:
-        if engine not in ("espeak", "piper"):
-            raise ConfigError(f"setting 'data.engines' has unknown engine {engine!r} ({source}); valid engines: espeak, piper.")
+        if engine not in TTS_ENGINES:
+            raise ConfigError(f"setting 'data.engines' has unknown engine {engine!r} ({source}); valid engines: "
+                              f"{', '.join(TTS_ENGINES)}.")
+    if len(set(s.data.engines)) != len(s.data.engines):
+        raise ConfigError(f"setting 'data.engines' names an engine twice ({source}); list each once.")
+    if s.data.engine_weights and len(s.data.engine_weights) != len(s.data.engines):
+        raise ConfigError(
+            f"setting 'data.engine_weights' has {len(s.data.engine_weights)} weights for {len(s.data.engines)} engines "
+            f"({', '.join(s.data.engines)}) ({source}); give one weight per engine, in the same order, or [] for equal shares."
+        )
+    if s.data.engine_weights and sum(s.data.engine_weights) <= 0:
+        raise ConfigError(f"setting 'data.engine_weights' is all zeros ({source}); give at least one engine a share.")
     for target in s.train.report_to:
         if target not in ("tensorboard", "wandb", "none"):
             raise ConfigError(f"setting 'train.report_to' has unknown target {target!r} ({source}); valid: tensorboard, wandb, none.")

@@ -51,7 +51,7 @@ class Sample:
         text_norm: the reference transcript in ATC convention (what models are scored against).
         split: "train", "dev" or "test".
         source: "synthetic", "atco2", "atcosim" or "generic:<name>".
-        engine: TTS engine ("espeak", "piper") for synthetic clips, else None.
+        engine: TTS engine ("espeak", "piper", "kokoro", "flite", "festival") for synthetic clips, else None.
         voice: TTS voice id ("espeak:en-us+m3") for synthetic clips, else None.
         role: "controller", "pilot" or None when unknown.
         snr_db: signal-to-noise ratio of the added radio noise, None for clean clips.

@@ -93,6 +93,16 @@ class DataSettings:
     )
     min_duration_s: float = setting(0.3, "Clips shorter than this are skipped.", ge=0.0, le=30.0)
     max_duration_s: float = setting(30.0, "Clips longer than this are skipped (Whisper's window is 30 s).", gt=0.0, le=30.0)
+    non_english: str = setting(
+        "strip", "Imported segments with inline non-English speech ([NE Czech] ... [/NE], [#nonenglish], ATCOSIM "
+        "<FL> ... </FL>): strip removes those words from the English reference and keeps the segment; skip leaves "
+        "the whole segment out (the reason is stored). Segments with no English left are always skipped.",
+        choices=("strip", "skip"),
+    )
+    end_tolerance_s: float = setting(
+        0.5, "An imported segment whose end lies up to this far past the end of its audio (annotation rounding) "
+        "is cut at the end of the audio; one further out is skipped with the reason stored, s.", ge=0.0, le=10.0,
+    )
 
 
 @dataclass
@@ -218,6 +228,16 @@ class DecodeSettings:
         -0.7, "Transcripts whose average log-probability is below this are flagged low-confidence.", le=0.0
     )
     callsigns_file: str = setting("", "File of known callsigns (one per line) used for prompting and snapping.")
+    context: str = setting(
+        "none", "Per-recording callsign biasing in transcribe and evaluate: 'recording' biases each file or sample "
+        "with its own recording's callsigns nearby (prompt + snapping): an ATCO2-style .info file beside the audio "
+        "or the context stored when the corpus was imported (atc-whisper import atco2); 'none' turns it off.",
+        choices=("none", "recording"),
+    )
+    context_file: str = setting(
+        "", "An ATCO2-style .info file (airport, channel, frequency, callsigns nearby) whose callsigns bias every "
+        "file `transcribe` reads; relative paths are read from the workspace.",
+    )
 
 
 @dataclass

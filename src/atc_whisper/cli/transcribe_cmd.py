@@ -67,11 +67,18 @@ def _load_callsigns(path: Path) -> list[str]:
 @click.option("--callsigns", type=click.Path(path_type=Path), default=None,
               help="Known callsigns, one per line: used as a decoding prompt and to snap recognised "
                    "callsigns to the nearest known one (default: decode.callsigns_file).")
+@click.option("--context", type=click.Choice(["none", "recording"]), default=None,
+              help="recording: bias each file with its own recording's callsigns nearby: the <name>.info file "
+                   "beside it (ATCO2 style), else the context stored when its corpus was imported "
+                   "(default: decode.context).")
+@click.option("--context-file", type=click.Path(path_type=Path), default=None,
+              help="An ATCO2-style .info file whose callsigns nearby bias every file (decode.context_file).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Where the model runs.")
 @click.option("--offline", is_flag=True, default=None, help="Never contact the Hugging Face Hub.")
 @settings_options
 def transcribe_command(files: tuple[Path, ...], model: str | None, engine: str | None, fmt: str,
-                       output: Path | None, callsigns: Path | None, device: str | None, offline: bool | None,
+                       output: Path | None, callsigns: Path | None, context: str | None, context_file: Path | None,
+                       device: str | None, offline: bool | None,
                        config_file: Path | None, workspace_dir: Path | None, overrides: tuple[str, ...]) -> None:
     """Transcribe audio FILES (wav, flac, ogg, mp3, m4a; any rate and channels).
 
@@ -82,7 +89,8 @@ def transcribe_command(files: tuple[Path, ...], model: str | None, engine: str |
     work is done.
     """
     app = app_from_options(config_file, workspace_dir, overrides,
-                           {"model": {"device": device, "offline": offline}, "decode": {"engine": engine}})
+                           {"model": {"device": device, "offline": offline},
+                            "decode": {"engine": engine, "context": context}})
     settings = app.settings
     _check_output(output, fmt, len(files))
     known: list[str] | None = None
@@ -92,6 +100,17 @@ def transcribe_command(files: tuple[Path, ...], model: str | None, engine: str |
         callsign_file = app.workspace.root / Path(settings.decode.callsigns_file).expanduser()
     if callsign_file is not None:
         known = _load_callsigns(callsign_file)
+    if context_file is None and settings.decode.context_file:
+        context_file = app.workspace.root / Path(settings.decode.context_file).expanduser()
+    from ..transcribe.context import file_callsigns
+
+    per_file = file_callsigns(files, context=settings.decode.context, context_file=context_file, callsigns=known,
+                              workspace=app.workspace)
+    if settings.decode.context == "recording" and context_file is None:
+        for path, found in per_file.items():
+            if not found.origin.startswith((".info", "catalogue")):
+                click.echo(f"note: no recording context for {path} (no {path.name.split('.')[0]}.info beside it, "
+                           "not in the catalogue); it is transcribed without its callsigns nearby.", err=True)
     audios, total_s = _check_inputs(files)
 
     from ..models.resolve import default_model_name
@@ -101,7 +120,8 @@ def transcribe_command(files: tuple[Path, ...], model: str | None, engine: str |
     name = model or default_model_name(settings.model.name, app.workspace)
     loaded = load_engine(name, settings, app.workspace, engine=engine)
     load_s = time.perf_counter() - started
-    counts = _transcribe_all(files, audios, loaded, settings, fmt, output, known, total_s, app)
+    lists = {path: (list(found.callsigns) or None) for path, found in per_file.items()}
+    counts = _transcribe_all(files, audios, loaded, settings, fmt, output, lists, total_s, app)
     wall_s = time.perf_counter() - started - load_s
     rtf = wall_s / total_s if total_s else 0.0
     click.echo(
@@ -114,7 +134,8 @@ def transcribe_command(files: tuple[Path, ...], model: str | None, engine: str |
 
 
 def _transcribe_all(files: tuple[Path, ...], audios: dict[Path, Any], engine: Any, settings: Any, fmt: str,
-                    output: Path | None, known: list[str] | None, total_s: float, app: Any) -> tuple[int, int]:
+                    output: Path | None, known: dict[Path, list[str] | None], total_s: float,
+                    app: Any) -> tuple[int, int]:
     from tqdm import tqdm
 
     from ..fsutil import atomic_path
@@ -145,7 +166,8 @@ def _transcribe_all(files: tuple[Path, ...], audios: dict[Path, Any], engine: An
                     tmp_srt = file_stack.enter_context(atomic_path(output / f"{path.stem}.srt"))
                     file_writer = TranscriptWriter(file_stack.enter_context(tmp_srt.open("w", encoding="utf-8")), "srt")
                 done_s = 0.0
-                for segment in transcribe_file(path, engine, settings, callsigns=known, audio=audios.get(path)):
+                for segment in transcribe_file(path, engine, settings, callsigns=known.get(path),
+                                               audio=audios.get(path)):
                     file_writer.write(segment)
                     n_segments += 1
                     n_low += int(segment.low_confidence)

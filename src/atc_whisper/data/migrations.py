@@ -104,7 +104,32 @@ CREATE TABLE transcripts (
 );
 """
 
-MIGRATIONS: list[str] = [_V1, _V2]
+# Version 3: per-recording context of real corpora (ATCO2 ``.info`` files: airport, channel,
+# frequency, the callsigns and waypoints nearby), keyed by the samples' leakage group, so
+# evaluation can bias each segment with its own recording's callsign list.
+_V3 = """
+CREATE TABLE recordings (
+    id            INTEGER PRIMARY KEY,
+    source        TEXT NOT NULL,
+    recording     TEXT NOT NULL,
+    group_id      TEXT NOT NULL,
+    audio_path    TEXT,
+    airport       TEXT,
+    airport_name  TEXT,
+    channel       TEXT,
+    frequency_mhz REAL,
+    callsigns     TEXT NOT NULL DEFAULT '[]',
+    waypoints     TEXT NOT NULL DEFAULT '[]',
+    info          TEXT NOT NULL DEFAULT '{}',
+    raw_info      TEXT NOT NULL DEFAULT '',
+    info_path     TEXT,
+    created_at    TEXT NOT NULL,
+    UNIQUE (source, recording)
+);
+CREATE INDEX recordings_group ON recordings (group_id);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3]
 LATEST_VERSION = len(MIGRATIONS)
 
 

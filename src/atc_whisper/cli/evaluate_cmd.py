@@ -87,23 +87,23 @@ def _print_by_source(console: Any, result: Any) -> None:
     labels = [label for label in result.summary if result.summary[label].get("by_source")]
     if not labels:
         return
-    table = Table(title="Per source", show_edge=False)
-    table.add_column("source")
-    table.add_column("samples", justify="right")
     biased = any("callsign_acc_biased" in f for label in labels for f in result.summary[label]["by_source"].values())
-    for label in labels:
-        name = label.replace("_", "-")
-        for title in ("WER", "callsign", *(("callsign biased",) if biased else ()), "command"):
-            table.add_column(f"{name} {title}", justify="right")
+    table = Table(title="Per source", show_edge=False)
+    table.add_column("source", no_wrap=True)
+    if len(labels) > 1:
+        table.add_column("model", no_wrap=True)
+    for title in ("samples", "WER", "callsign", *(("callsign biased",) if biased else ()), "command"):
+        table.add_column(title, justify="right")
     for source in result.summary[labels[0]]["by_source"]:
-        cells = [source, _cell(result.summary[labels[0]]["by_source"][source]["n_utterances"], "int")]
         for label in labels:
             figures = result.summary[label]["by_source"].get(source, {})
-            cells += [_cell(figures.get("wer"), "pct"), _cell(figures.get("callsign_acc"), "pct")]
+            cells = [source] + ([label.replace("_", "-")] if len(labels) > 1 else [])
+            cells += [_cell(figures.get("n_utterances"), "int"), _cell(figures.get("wer"), "pct"),
+                      _cell(figures.get("callsign_acc"), "pct")]
             if biased:
                 cells.append(_cell(figures.get("callsign_acc_biased"), "pct"))
             cells.append(_cell(figures.get("command_acc"), "pct"))
-        table.add_row(*cells)
+            table.add_row(*cells)
     console.print(table)
 
 

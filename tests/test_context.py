@@ -90,7 +90,7 @@ def test_each_sample_gets_its_own_recordings_callsigns(imported):
                                                                                                    "klm four four"]
     assert extra[[s.text_norm.split()[0] for s in samples].index("klm")] == ["klm four four"]
     generic_only = [s for s in samples if s.source.startswith("generic")]
-    with pytest.raises(DataError, match="none of the 1 selected samples .* has a recording context"):
+    with pytest.raises(DataError, match=r"none of the 1 selected samples .* has a recording context"):
         recording_callsigns(imported, generic_only)
 
 

@@ -41,6 +41,13 @@ def setting(
 ) -> Any:
     """Declare one setting: its default, its help line and its allowed values."""
     meta = {"help": help, "ge": ge, "le": le, "gt": gt, "choices": choices}
+    if isinstance(default, dict):
+        table = dict(default)
+
+        def make_table() -> dict[str, Any]:
+            return dict(table)
+
+        return field(default_factory=make_table, metadata=meta)
     if isinstance(default, list):
         items = list(default)
 
@@ -179,6 +186,14 @@ class TrainSettings:
     )
     gradient_checkpointing: bool = setting(False, "Recompute activations to save memory (slower).")
     group_by_length: bool = setting(True, "Batch clips of similar length together.")
+    source_weights: dict[str, float] = setting(
+        {}, "Share of each data source in the training batches, e.g. { imported = 0.5, synthetic = 0.5 }. Keys: a "
+        "catalogue source (synthetic, atco2, atcosim, \"generic:NAME\"), a prefix ending in ':' (\"generic:\") or "
+        "imported (every source but synthetic); a clip belongs to the most specific key, and every training source "
+        "must have one (0 leaves a source out). Shares are normalised; each epoch keeps its length, a source with "
+        "fewer clips than its share is repeated, one with more is subsampled afresh. Empty: every clip once per "
+        "epoch (the natural mix). Works with group_by_length and the encoder cache.", ge=0.0,
+    )
     lora_rank: int = setting(16, "LoRA rank when mode = lora.", ge=1, le=1024)
     freeze_embeddings: bool = setting(
         True, "Keep the decoder's token embeddings (tied to the output layer) at their pretrained values. Tuning "
@@ -331,6 +346,9 @@ def _type_name(tp: Any) -> str:
     if origin is list:
         (item,) = typing.get_args(tp)
         return f"a list of {_type_name(item).removeprefix('a ').removeprefix('an ')}s"
+    if origin is dict:
+        _, item = typing.get_args(tp)
+        return f"a table of {_type_name(item).removeprefix('a ').removeprefix('an ')}s, e.g. {{ name = 0.5 }}"
     return str(tp)
 
 
@@ -363,6 +381,11 @@ def _coerce(value: Any, tp: Any) -> Any:
         if not isinstance(value, list):
             raise ValueError
         return [_coerce(v, item) for v in value]
+    if typing.get_origin(tp) is dict:
+        _, item = typing.get_args(tp)
+        if not isinstance(value, dict) or not all(isinstance(k, str) and k.strip() for k in value):
+            raise ValueError
+        return {k.strip(): _coerce(v, item) for k, v in value.items()}
     raise ValueError
 
 
@@ -393,7 +416,7 @@ def _check_field(section: str, f: dataclasses.Field[Any], tp: Any, value: Any, s
         value = _coerce(value, tp)
     except ValueError:
         raise fail() from None
-    scalars = value if isinstance(value, list) else [value]
+    scalars = list(value.values()) if isinstance(value, dict) else value if isinstance(value, list) else [value]
     for item in scalars:
         if meta.get("choices") and item not in meta["choices"]:
             raise fail()
@@ -461,6 +484,9 @@ def _check_relations(s: Settings, source: str) -> None:
     for target in s.train.report_to:
         if target not in ("tensorboard", "wandb", "none"):
             raise ConfigError(f"setting 'train.report_to' has unknown target {target!r} ({source}); valid: tensorboard, wandb, none.")
+    if s.train.source_weights and sum(s.train.source_weights.values()) <= 0:
+        raise ConfigError(f"setting 'train.source_weights' gives every source a zero share ({source}); give at least "
+                          "one a positive share, e.g. { imported = 0.5, synthetic = 0.5 }, or leave it empty.")
     if not s.decode.temperatures:
         raise ConfigError(f"setting 'decode.temperatures' is empty ({source}); give at least [0.0].")
     if sorted(s.evaluate.snr_buckets_db) != s.evaluate.snr_buckets_db:
@@ -531,8 +557,16 @@ def render_toml(settings: Settings, header: str = "") -> str:
         for f in dataclasses.fields(cls):
             meta = dict(f.metadata)
             lines.append(f"# {meta['help']} Allowed: {_allowed(meta, hints[f.name])}.")
-            lines.append(tomli_w.dumps({f.name: getattr(section, f.name)}).strip())
+            lines.append(_toml_line(f.name, getattr(section, f.name)))
     return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _toml_line(name: str, value: Any) -> str:
+    """``name = value`` as one TOML line; tables inline (``{ imported = 0.5 }``) so they stay in their section."""
+    if not isinstance(value, dict):
+        return tomli_w.dumps({name: value}).strip()
+    items = [tomli_w.dumps({key: item}).strip() for key, item in value.items()]
+    return f"{name} = {{ {', '.join(items)} }}" if items else f"{name} = {{}}"
 
 
 def describe_settings() -> list[tuple[str, str, str]]:

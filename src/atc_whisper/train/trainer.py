@@ -278,25 +278,29 @@ def _configure_model(model: Any, plan: Plan, settings: Settings) -> Any:
 
 
 def _datasets(plan: Plan, model: Any, processor: Any, settings: Settings, workspace: Workspace,
-              progress: bool) -> tuple[Any, Any, list[TrainItem]]:
+              progress: bool) -> tuple[Any, Any, list[TrainItem], float]:
+    """Train and dev datasets, the dev items, and the seconds spent computing encoder outputs (cached modes)."""
     labels = LabelEncoder(processor.tokenizer, model.generation_config, model.config.max_target_positions)
     train_items = items_from_samples(plan.train_samples)
     dev_items = items_from_samples(plan.dev_samples)
     if not plan.uses_cache:
         fe = processor.feature_extractor
-        return SpeechDataset(train_items, fe, labels), (SpeechDataset(dev_items, fe, labels) if dev_items else None), dev_items
+        return (SpeechDataset(train_items, fe, labels), (SpeechDataset(dev_items, fe, labels) if dev_items else None),
+                dev_items, 0.0)
     cache = EncoderCache(workspace.cache_dir / "encoder", model, processor.feature_extractor,
                          batch_size=settings.train.encoder_batch_size)
     if plan.device == "cuda":
         model.to("cuda")
+    started = time.monotonic()
     cache.ensure([*train_items, *dev_items], progress=progress, rank=plan.rank, world_size=plan.world_size)
+    cache_s = time.monotonic() - started
     if plan.world_size > 1 and torch.distributed.is_initialized():
         torch.distributed.barrier()  # every rank's share is on disk before anyone reads
     train_files = [cache.path_for(i) for i in train_items]
     dev_files = [cache.path_for(i) for i in dev_items]
     train_ds = CachedEncoderDataset(train_items, train_files, labels)
     dev_ds = CachedEncoderDataset(dev_items, dev_files, labels) if dev_items else None
-    return train_ds, dev_ds, dev_items
+    return train_ds, dev_ds, dev_items, cache_s
 
 
 def _teacher(plan: Plan, settings: Settings, train_ds: Any) -> Any:
@@ -434,7 +438,7 @@ def _train(plan: Plan, settings: Settings, workspace: Workspace, args: Any, prog
         hf_logging.disable_progress_bar()
     _ = args.device  # sets up the process group under torchrun before the ranks share the encoder cache
     model, processor = load_hf(plan.hf_dir, device="cpu")
-    train_ds, dev_ds, dev_items = _datasets(plan, model, processor, settings, workspace, progress)
+    train_ds, dev_ds, dev_items, cache_s = _datasets(plan, model, processor, settings, workspace, progress)
     model = _configure_model(model, plan, settings)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
@@ -491,7 +495,7 @@ def _train(plan: Plan, settings: Settings, workspace: Workspace, args: Any, prog
             plan.rank, plan.world_size, trainer.state.global_step)
     metrics = _final_metrics(trainer, float(output.training_loss))
     metrics.update({"steps": trainer.state.global_step, "train_seconds": round(seconds, 2),
-                    "samples_per_s": round(rate, 3)})
+                    "samples_per_s": round(rate, 3), "encoder_cache_s": round(cache_s, 2)})
     if mix:
         for key, drawn in (trainer.mix_sampler.drawn if trainer.mix_sampler else {}).items():
             mix[key]["drawn"] = drawn  # clips of each group the run read, over every epoch it started

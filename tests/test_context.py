@@ -144,3 +144,9 @@ def test_evaluate_and_transcribe_with_recording_context_cli(run_cli, imported, a
     assert f"no recording context for {lone}" in out.stderr and A not in out.stderr.split("Transcribed")[0]
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert {Path(r["file"]).name for r in rows} == {f"{A}.wav", "lone.wav"}
+
+
+def test_data_stats_counts_recording_contexts(run_cli, imported):
+    proc = run_cli("data", "stats", "-w", str(imported.root))
+    assert proc.returncode == 0, proc.stderr
+    assert "2 recording context(s) (2 with callsigns nearby, mean 2.0)" in " ".join(proc.stdout.split())

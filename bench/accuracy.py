@@ -208,14 +208,15 @@ def print_rows(rows: dict[str, dict[str, Any]], prepare_s: float | None) -> None
     ok = {name: row for name, row in rows.items() if "error" not in row}
     print()
     print("accuracy, base -> fine-tuned (target met unless marked NO)")
-    print(f"{'model':24s} {'n':>5s} {'test WER':>18s} {'callsign acc.':>20s} {'command acc.':>20s} {'plain-English WER':>24s}")
+    print(f"{'model':24s} {'n':>5s} {'test WER':>22s} {'callsign acc.':>22s} {'command acc.':>22s} "
+          f"{'plain-English WER':>22s}")
     for name, row in ok.items():
         plain = row["plain_english"]
         plain_cell = f"{pct(plain['base']['wer'])} -> {pct(plain['fine_tuned']['wer'])}" if plain else "-"
-        print(f"{name:24s} {row['fine_tuned']['n']:5d} {pair(row, 'wer') + flag(row, 'wer'):>18s} "
-              f"{pair(row, 'callsign_acc') + flag(row, 'callsign_acc'):>20s} "
-              f"{pair(row, 'command_acc') + flag(row, 'command_acc'):>20s} "
-              f"{plain_cell + (flag(row, 'plain_wer_increase') if plain else ''):>24s}")
+        print(f"{name:24s} {row['fine_tuned']['n']:5d} {pair(row, 'wer') + flag(row, 'wer'):>22s} "
+              f"{pair(row, 'callsign_acc') + flag(row, 'callsign_acc'):>22s} "
+              f"{pair(row, 'command_acc') + flag(row, 'command_acc'):>22s} "
+              f"{plain_cell + (flag(row, 'plain_wer_increase') if plain else ''):>22s}")
     print()
     print("cost" + (f" (prepare, shared: {prepare_s:.0f} s)" if prepare_s is not None else ""))
     print(f"{'model':24s} {'encoder cache':>14s} {'train loop':>11s} {'evaluate':>9s} {'plain':>7s} {'samples/s':>10s} "

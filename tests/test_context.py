@@ -114,11 +114,12 @@ def test_transcribe_file_contexts(imported, atco2_corpus, tmp_path):
         file_callsigns([lone], context_file=tmp_path / "missing.info")
 
 
-@pytest.mark.slow  # ~25 s: two real tiny.en runs through the entry point
+@pytest.mark.slow  # ~30 s: two real tiny.en runs through the entry point
 def test_evaluate_and_transcribe_with_recording_context_cli(run_cli, imported, atco2_corpus, tiny_en):
     ws = str(imported.root)
+    greedy = ("--set", "decode.temperatures=[0.0]")  # one decode per clip: the test is about the lists
     proc = run_cli("evaluate", "-w", ws, "--split", "test", "--model", str(tiny_en.hf_dir), "--no-base",
-                   "--engine", "hf", "--context", "recording")
+                   "--engine", "hf", "--context", "recording", *greedy)
     assert proc.returncode == 0, proc.stderr
     assert "recording context: 3 of 4 samples have a callsign list" in " ".join(proc.stdout.split())
     assert "Per source" in proc.stdout and "atco2" in proc.stdout and "generic:other" in proc.stdout
@@ -139,7 +140,7 @@ def test_evaluate_and_transcribe_with_recording_context_cli(run_cli, imported, a
     lone = imported.root.parent / "lone.wav"
     shutil.copy(atco2_corpus / f"{B}.wav", lone)
     out = run_cli("transcribe", str(atco2_corpus / f"{A}.wav"), str(lone), "-w", ws, "--model", str(tiny_en.hf_dir),
-                  "--engine", "hf", "--context", "recording", "--format", "jsonl")
+                  "--engine", "hf", "--context", "recording", "--format", "jsonl", *greedy)
     assert out.returncode == 0, out.stderr
     assert f"no recording context for {lone}" in out.stderr and A not in out.stderr.split("Transcribed")[0]
     rows = [json.loads(line) for line in out.stdout.splitlines()]

@@ -55,6 +55,13 @@ def setting(
 ) -> Any:
     """Declare one setting: its default, its help line and its allowed values."""
     meta = {"help": help, "ge": ge, "le": le, "gt": gt, "choices": choices}
+    if isinstance(default, dict):
+        table = dict(default)
+
+        def make_table() -> dict[str, Any]:
+            return dict(table)
+
+        return field(default_factory=make_table, metadata=meta)
     if isinstance(default, list):
         items = list(default)
 
@@ -128,6 +135,16 @@ class DataSettings:
     )
     min_duration_s: float = setting(0.3, "Clips shorter than this are skipped.", ge=0.0, le=30.0)
     max_duration_s: float = setting(30.0, "Clips longer than this are skipped (Whisper's window is 30 s).", gt=0.0, le=30.0)
+    non_english: str = setting(
+        "strip", "Imported segments with inline non-English speech ([NE Czech] ... [/NE], [#nonenglish], ATCOSIM "
+        "<FL> ... </FL>): strip removes those words from the English reference and keeps the segment; skip leaves "
+        "the whole segment out (the reason is stored). Segments with no English left are always skipped.",
+        choices=("strip", "skip"),
+    )
+    end_tolerance_s: float = setting(
+        0.5, "An imported segment whose end lies up to this far past the end of its audio (annotation rounding) "
+        "is cut at the end of the audio; one further out is skipped with the reason stored, s.", ge=0.0, le=10.0,
+    )
 
 
 @dataclass
@@ -204,6 +221,14 @@ class TrainSettings:
     )
     gradient_checkpointing: bool = setting(False, "Recompute activations to save memory (slower).")
     group_by_length: bool = setting(True, "Batch clips of similar length together.")
+    source_weights: dict[str, float] = setting(
+        {}, "Share of each data source in the training batches, e.g. { imported = 0.5, synthetic = 0.5 }. Keys: a "
+        "catalogue source (synthetic, atco2, atcosim, \"generic:NAME\"), a prefix ending in ':' (\"generic:\") or "
+        "imported (every source but synthetic); a clip belongs to the most specific key, and every training source "
+        "must have one (0 leaves a source out). Shares are normalised; each epoch keeps its length, a source with "
+        "fewer clips than its share is repeated, one with more is subsampled afresh. Empty: every clip once per "
+        "epoch (the natural mix). Works with group_by_length and the encoder cache.", ge=0.0,
+    )
     lora_rank: int = setting(16, "LoRA rank when mode = lora.", ge=1, le=1024)
     freeze_embeddings: bool = setting(
         True, "Keep the decoder's token embeddings (tied to the output layer) at their pretrained values. Tuning "
@@ -253,6 +278,16 @@ class DecodeSettings:
         -0.7, "Transcripts whose average log-probability is below this are flagged low-confidence.", le=0.0
     )
     callsigns_file: str = setting("", "File of known callsigns (one per line) used for prompting and snapping.")
+    context: str = setting(
+        "none", "Per-recording callsign biasing in transcribe and evaluate: 'recording' biases each file or sample "
+        "with its own recording's callsigns nearby (prompt + snapping): an ATCO2-style .info file beside the audio "
+        "or the context stored when the corpus was imported (atc-whisper import atco2); 'none' turns it off.",
+        choices=("none", "recording"),
+    )
+    context_file: str = setting(
+        "", "An ATCO2-style .info file (airport, channel, frequency, callsigns nearby) whose callsigns bias every "
+        "file `transcribe` reads; relative paths are read from the workspace.",
+    )
 
 
 @dataclass
@@ -420,6 +455,9 @@ def _type_name(tp: Any) -> str:
     if origin is list:
         (item,) = typing.get_args(tp)
         return f"a list of {_type_name(item).removeprefix('a ').removeprefix('an ')}s"
+    if origin is dict:
+        _, item = typing.get_args(tp)
+        return f"a table of {_type_name(item).removeprefix('a ').removeprefix('an ')}s, e.g. {{ name = 0.5 }}"
     return str(tp)
 
 
@@ -452,6 +490,11 @@ def _coerce(value: Any, tp: Any) -> Any:
         if not isinstance(value, list):
             raise ValueError
         return [_coerce(v, item) for v in value]
+    if typing.get_origin(tp) is dict:
+        _, item = typing.get_args(tp)
+        if not isinstance(value, dict) or not all(isinstance(k, str) and k.strip() for k in value):
+            raise ValueError
+        return {k.strip(): _coerce(v, item) for k, v in value.items()}
     raise ValueError
 
 
@@ -482,7 +525,7 @@ def _check_field(section: str, f: dataclasses.Field[Any], tp: Any, value: Any, s
         value = _coerce(value, tp)
     except ValueError:
         raise fail() from None
-    scalars = value if isinstance(value, list) else [value]
+    scalars = list(value.values()) if isinstance(value, dict) else value if isinstance(value, list) else [value]
     for item in scalars:
         if meta.get("choices") and item not in meta["choices"]:
             raise fail()
@@ -560,6 +603,9 @@ def _check_relations(s: Settings, source: str) -> None:
     for target in s.train.report_to:
         if target not in ("tensorboard", "wandb", "none"):
             raise ConfigError(f"setting 'train.report_to' has unknown target {target!r} ({source}); valid: tensorboard, wandb, none.")
+    if s.train.source_weights and sum(s.train.source_weights.values()) <= 0:
+        raise ConfigError(f"setting 'train.source_weights' gives every source a zero share ({source}); give at least "
+                          "one a positive share, e.g. { imported = 0.5, synthetic = 0.5 }, or leave it empty.")
     if not s.decode.temperatures:
         raise ConfigError(f"setting 'decode.temperatures' is empty ({source}); give at least [0.0].")
     if sorted(s.evaluate.snr_buckets_db) != s.evaluate.snr_buckets_db:
@@ -630,8 +676,16 @@ def render_toml(settings: Settings, header: str = "") -> str:
         for f in dataclasses.fields(cls):
             meta = dict(f.metadata)
             lines.append(f"# {meta['help']} Allowed: {_allowed(meta, hints[f.name])}.")
-            lines.append(tomli_w.dumps({f.name: getattr(section, f.name)}).strip())
+            lines.append(_toml_line(f.name, getattr(section, f.name)))
     return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _toml_line(name: str, value: Any) -> str:
+    """``name = value`` as one TOML line; tables inline (``{ imported = 0.5 }``) so they stay in their section."""
+    if not isinstance(value, dict):
+        return tomli_w.dumps({name: value}).strip()
+    items = [tomli_w.dumps({key: item}).strip() for key, item in value.items()]
+    return f"{name} = {{ {', '.join(items)} }}" if items else f"{name} = {{}}"
 
 
 def describe_settings() -> list[tuple[str, str, str]]:

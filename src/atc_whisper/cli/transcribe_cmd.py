@@ -67,6 +67,12 @@ def _load_callsigns(path: Path) -> list[str]:
 @click.option("--callsigns", type=click.Path(path_type=Path), default=None,
               help="Known callsigns, one per line: used as a decoding prompt and to snap recognised "
                    "callsigns to the nearest known one (default: decode.callsigns_file).")
+@click.option("--context", type=click.Choice(["none", "recording"]), default=None,
+              help="recording: bias each file with its own recording's callsigns nearby: the <name>.info file "
+                   "beside it (ATCO2 style), else the context stored when its corpus was imported "
+                   "(default: decode.context).")
+@click.option("--context-file", type=click.Path(path_type=Path), default=None,
+              help="An ATCO2-style .info file whose callsigns nearby bias every file (decode.context_file).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Where the model runs.")
 @click.option("--offline", is_flag=True, default=None, help="Never contact the Hugging Face Hub.")
 @click.option("--catalogue/--no-catalogue", "catalogue", default=None,
@@ -77,7 +83,8 @@ def _load_callsigns(path: Path) -> list[str]:
 @click.option("--force", is_flag=True, help="Batch mode: transcribe every file again, even those already done.")
 @settings_options
 def transcribe_command(inputs: tuple[Path, ...], model: str | None, engine: str | None, fmt: str | None,
-                       output: Path | None, callsigns: Path | None, device: str | None, offline: bool | None,
+                       output: Path | None, callsigns: Path | None, context: str | None, context_file: Path | None,
+                       device: str | None, offline: bool | None,
                        catalogue: bool | None, ray_address: str | None, force: bool,
                        config_file: Path | None, workspace_dir: Path | None, overrides: tuple[str, ...]) -> None:
     """Transcribe audio files, or whole folders and manifests as a resumable batch.
@@ -97,7 +104,8 @@ def transcribe_command(inputs: tuple[Path, ...], model: str | None, engine: str 
     the files already done with the same content and settings.
     """
     app = app_from_options(config_file, workspace_dir, overrides,
-                           {"model": {"device": device, "offline": offline}, "decode": {"engine": engine}})
+                           {"model": {"device": device, "offline": offline},
+                            "decode": {"engine": engine, "context": context}})
     settings = app.settings
     from ..transcribe.inputs import is_batch_input
 
@@ -110,6 +118,17 @@ def transcribe_command(inputs: tuple[Path, ...], model: str | None, engine: str 
     files = inputs
     _check_output(output, fmt, len(files))
     known = _known_callsigns(app, callsigns)
+    if context_file is None and settings.decode.context_file:
+        context_file = app.workspace.root / Path(settings.decode.context_file).expanduser()
+    from ..transcribe.context import file_callsigns
+
+    per_file = file_callsigns(files, context=settings.decode.context, context_file=context_file, callsigns=known,
+                              workspace=app.workspace)
+    if settings.decode.context == "recording" and context_file is None:
+        for path, found in per_file.items():
+            if not found.origin.startswith((".info", "catalogue")):
+                click.echo(f"note: no recording context for {path} (no {path.name.split('.')[0]}.info beside it, "
+                           "not in the catalogue); it is transcribed without its callsigns nearby.", err=True)
     audios, total_s = _check_inputs(files)
 
     from ..models.resolve import default_model_name
@@ -119,7 +138,8 @@ def transcribe_command(inputs: tuple[Path, ...], model: str | None, engine: str 
     name = model or default_model_name(settings.model.name, app.workspace)
     loaded = load_engine(name, settings, app.workspace, engine=engine)
     load_s = time.perf_counter() - started
-    counts = _transcribe_all(files, audios, loaded, settings, fmt, output, known, total_s, app)
+    lists = {path: (list(found.callsigns) or None) for path, found in per_file.items()}
+    counts = _transcribe_all(files, audios, loaded, settings, fmt, output, lists, total_s, app)
     wall_s = time.perf_counter() - started - load_s
     rtf = wall_s / total_s if total_s else 0.0
     click.echo(
@@ -167,7 +187,8 @@ def _run_batch(app: App, inputs: tuple[Path, ...], output: Path | None, fmt: str
 
 
 def _transcribe_all(files: tuple[Path, ...], audios: dict[Path, Any], engine: Any, settings: Any, fmt: str,
-                    output: Path | None, known: list[str] | None, total_s: float, app: Any) -> tuple[int, int]:
+                    output: Path | None, known: dict[Path, list[str] | None], total_s: float,
+                    app: Any) -> tuple[int, int]:
     from tqdm import tqdm
 
     from ..fsutil import atomic_path
@@ -198,7 +219,8 @@ def _transcribe_all(files: tuple[Path, ...], audios: dict[Path, Any], engine: An
                     tmp_srt = file_stack.enter_context(atomic_path(output / f"{path.stem}.srt"))
                     file_writer = TranscriptWriter(file_stack.enter_context(tmp_srt.open("w", encoding="utf-8")), "srt")
                 done_s = 0.0
-                for segment in transcribe_file(path, engine, settings, callsigns=known, audio=audios.get(path)):
+                for segment in transcribe_file(path, engine, settings, callsigns=known.get(path),
+                                               audio=audios.get(path)):
                     file_writer.write(segment)
                     n_segments += 1
                     n_low += int(segment.low_confidence)

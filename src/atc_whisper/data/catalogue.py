@@ -91,6 +91,59 @@ class Sample:
     created_at: str | None = None
 
 
+@dataclass
+class Recording:
+    """Context of one source recording of a real corpus, shared by all of its segments.
+
+    ATCO2 ships an ``.info`` file beside each recording: the airport, the channel and its
+    frequency, the callsigns of the aircraft nearby (from surveillance data, with their spoken
+    forms) and the waypoints nearby. ``evaluate --context recording`` and
+    ``transcribe --context recording`` bias each segment with its own recording's callsigns.
+
+    Attributes:
+        source: Catalogue source of its segments ("atco2", "generic:<name>").
+        recording: The recording's name (file stem), unique within the source.
+        group_id: The ``group_id`` its segments carry in ``samples`` (``"atco2:<stem>"``).
+        audio_path: The source recording (absolute, or relative to the workspace when inside it).
+        airport: ICAO code of the airport ("LKPR"), when known.
+        airport_name: Its name ("Prague Ruzyne").
+        channel: The ATC unit / channel ("Tower", "Approach").
+        frequency_mhz: The channel's frequency, MHz.
+        callsigns: Callsigns nearby: dicts with ``code`` ("CSA4AB"), ``spoken`` (as the file
+            gives it, may be empty) and ``reference`` (reference words, "csa four alfa bravo").
+        waypoints: Waypoint names nearby.
+        info: Every field of the context file, parsed (``fields``), plus parser ``warnings``.
+        raw_info: The context file's text as it was.
+        info_path: Where it was read from.
+        id: Database row id.
+        created_at: When the row was (last) written.
+    """
+
+    source: str
+    recording: str
+    group_id: str
+    audio_path: Path | None = None
+    airport: str | None = None
+    airport_name: str | None = None
+    channel: str | None = None
+    frequency_mhz: float | None = None
+    callsigns: list[dict[str, str]] = field(default_factory=list)
+    waypoints: list[str] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+    raw_info: str = ""
+    info_path: Path | None = None
+    id: int | None = None
+    created_at: str | None = None
+
+    def known_callsigns(self) -> list[str]:
+        """The callsigns nearby in reference words, in file order, without duplicates."""
+        return list(dict.fromkeys(c["reference"] for c in self.callsigns if c.get("reference")))
+
+
+_RECORDING_COLUMNS = (
+    "source", "recording", "group_id", "audio_path", "airport", "airport_name", "channel", "frequency_mhz",
+    "callsigns", "waypoints", "info", "raw_info", "info_path", "created_at",
+)
 _SAMPLE_COLUMNS = (
     "uid", "audio_path", "sha256", "duration_s", "sample_rate", "source", "engine", "voice", "params",
     "augmented", "parent_uid", "snr_db", "role", "phase", "speaker", "text_raw", "text_norm", "meaning",
@@ -410,6 +463,62 @@ class Catalogue:
                                         f"!= catalogued {s.sha256[:12]}...)"))
         return problems
 
+    # -- recordings (per-recording context of real corpora) ------------------------------
+    def upsert_recording(self, recording: Recording) -> int:
+        """Store a recording's context, replacing an earlier version of it; returns its row id."""
+        row = (
+            recording.source, recording.recording, recording.group_id,
+            None if recording.audio_path is None else self.relative_path(recording.audio_path),
+            recording.airport, recording.airport_name, recording.channel,
+            None if recording.frequency_mhz is None else float(recording.frequency_mhz),
+            _json(list(recording.callsigns)), _json(list(recording.waypoints)), _json(recording.info),
+            recording.raw_info, None if recording.info_path is None else str(recording.info_path),
+            recording.created_at or now_iso(),
+        )
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _RECORDING_COLUMNS if c not in ("source", "recording"))
+        sql = (f"INSERT INTO recordings ({', '.join(_RECORDING_COLUMNS)}) VALUES ({', '.join('?' * len(row))}) "
+               f"ON CONFLICT (source, recording) DO UPDATE SET {updates}")
+        with self.transaction() as conn:
+            conn.execute(sql, row)
+            found = conn.execute("SELECT id FROM recordings WHERE source = ? AND recording = ?",
+                                 (recording.source, recording.recording)).fetchone()
+        return int(found[0])
+
+    def _to_recording(self, row: sqlite3.Row) -> Recording:
+        return Recording(
+            id=row["id"], source=row["source"], recording=row["recording"], group_id=row["group_id"],
+            audio_path=None if row["audio_path"] is None else self.absolute_path(row["audio_path"]),
+            airport=row["airport"], airport_name=row["airport_name"], channel=row["channel"],
+            frequency_mhz=row["frequency_mhz"], callsigns=json.loads(row["callsigns"] or "[]"),
+            waypoints=json.loads(row["waypoints"] or "[]"), info=json.loads(row["info"] or "{}"),
+            raw_info=row["raw_info"] or "", info_path=None if row["info_path"] is None else Path(row["info_path"]),
+            created_at=row["created_at"],
+        )
+
+    def recordings(self, source: str | None = None) -> list[Recording]:
+        """Recording contexts (of one source), in the order they were first stored."""
+        sql, args = "SELECT * FROM recordings", ()
+        if source is not None:
+            sql, args = sql + " WHERE source = ?", (source,)  # type: ignore[assignment]
+        with self._lock:
+            return [self._to_recording(r) for r in self._conn.execute(sql + " ORDER BY id", args)]
+
+    def recordings_by_group(self) -> dict[str, Recording]:
+        """Every recording context keyed by the ``group_id`` of its segments."""
+        return {r.group_id: r for r in self.recordings()}
+
+    def find_recording(self, audio_path: str | Path) -> Recording | None:
+        """The context of a source recording file: matched by its path, else by its name when unique."""
+        path = Path(audio_path).expanduser().resolve()
+        stored = self.relative_path(path)
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM recordings WHERE audio_path = ? ORDER BY id LIMIT 1",
+                                     (stored,)).fetchone()
+            if row is None:
+                rows = self._conn.execute("SELECT * FROM recordings WHERE recording = ?", (path.stem,)).fetchall()
+                row = rows[0] if len(rows) == 1 else None
+        return None if row is None else self._to_recording(row)
+
     # -- skipped items ---------------------------------------------------------------------
     def record_skip(self, source: str, item: str, reason: str, run_id: int | None = None) -> None:
         """Remember that ``item`` of ``source`` was skipped and why (the latest reason wins)."""
@@ -620,4 +729,4 @@ class Catalogue:
         return result
 
 
-__all__ = ["LATEST_VERSION", "RUN_KINDS", "SPLITS", "Catalogue", "Sample", "now_iso"]
+__all__ = ["LATEST_VERSION", "RUN_KINDS", "SPLITS", "Catalogue", "Recording", "Sample", "now_iso"]

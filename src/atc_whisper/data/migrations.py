@@ -144,7 +144,33 @@ def _fill_text_norm(conn: sqlite3.Connection) -> None:
                      ((normalize_atc(str(text)), int(row_id)) for row_id, text in rows))
 
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4]
+# Version 5: per-recording context of real corpora (ATCO2 ``.info`` files: airport, channel,
+# frequency, the callsigns and waypoints nearby), keyed by the samples' leakage group, so
+# evaluation can bias each segment with its own recording's callsign list.
+_V5 = """
+CREATE TABLE recordings (
+    id            INTEGER PRIMARY KEY,
+    source        TEXT NOT NULL,
+    recording     TEXT NOT NULL,
+    group_id      TEXT NOT NULL,
+    audio_path    TEXT,
+    airport       TEXT,
+    airport_name  TEXT,
+    channel       TEXT,
+    frequency_mhz REAL,
+    callsigns     TEXT NOT NULL DEFAULT '[]',
+    waypoints     TEXT NOT NULL DEFAULT '[]',
+    info          TEXT NOT NULL DEFAULT '{}',
+    raw_info      TEXT NOT NULL DEFAULT '',
+    info_path     TEXT,
+    created_at    TEXT NOT NULL,
+    UNIQUE (source, recording)
+);
+CREATE INDEX recordings_group ON recordings (group_id);
+"""
+
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5]
 #: Python steps run after a version's SQL, in the same transaction.
 _AFTER_SQL: dict[int, Callable[[sqlite3.Connection], None]] = {4: _fill_text_norm}
 LATEST_VERSION = len(MIGRATIONS)

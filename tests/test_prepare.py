@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from atc_whisper.audio.tts import voice_parents
 from atc_whisper.config import Settings
 from atc_whisper.data.catalogue import Catalogue, Sample
 from atc_whisper.data.prepare import prepare_dataset
@@ -35,12 +39,13 @@ def _wav_files(workspace) -> set[Path]:
 
 
 def test_prepare_real_tts_then_grow(workspace):
-    report = prepare_dataset(workspace, _settings(samples=4), progress=False)
+    # Equal engine shares, so that both engines speak some of these few utterances.
+    report = prepare_dataset(workspace, _settings(samples=4, engine_weights=[1, 1]), progress=False)
     assert (report.added_utterances, report.added_samples, report.skipped) == (4, 8, [])
     with Catalogue(workspace.db_path) as cat:
         first = {s.uid: s for s in cat.samples()}
 
-    grown = prepare_dataset(workspace, _settings(samples=6), progress=False)
+    grown = prepare_dataset(workspace, _settings(samples=6, engine_weights=[1, 1]), progress=False)
     assert (grown.added_utterances, grown.already_complete, grown.added_samples) == (2, 4, 4)
 
     utterances = generate_utterances(6, 42, pilot_fraction=0.4)
@@ -199,3 +204,85 @@ def test_everyday_sentences_are_mixed_into_training_only(workspace):
     assert {s.split for i, s in enumerate(samples) if i not in slots} - {"train"}  # ATC still reaches dev/test
     # Off means off: the same slots hold ATC transmissions again.
     assert everyday_slots(8, 42, 0.0) == set()
+
+
+def _catalogue_rows(workspace) -> list[tuple]:
+    """Every row as the data it holds (paths relative to the workspace)."""
+    with Catalogue(workspace.db_path) as cat:
+        return sorted((s.uid, s.sha256, s.duration_s, s.voice, s.engine, s.split, s.text_norm,
+                       json.dumps(s.params, sort_keys=True), cat.relative_path(s.audio_path)) for s in cat.samples())
+
+
+def test_two_workers_make_the_same_catalogue_as_one(tmp_path):
+    from atc_whisper.workspace import Workspace
+
+    settings = _settings(samples=6, engines=["espeak", "flite"], test_fraction=0.2)
+    made = {}
+    for workers in (1, 2):
+        ws = Workspace.at(tmp_path / f"w{workers}")
+        ws.create()
+        report = prepare_dataset(ws, settings.replace(data={"workers": workers}), progress=False)
+        assert report.workers == workers and report.added_utterances == 6
+        assert sum(c["clips"] for c in report.synthesis.values()) == 6 and all(c["seconds"] > 0 for c in report.synthesis.values())
+        made[workers] = _catalogue_rows(ws)
+    assert made[1] == made[2]  # same voices, prosody, channel, files and hashes
+    assert {row[4] for row in made[1]} == {"espeak", "flite"}
+
+
+def test_voices_are_spread_and_the_summary_counts_them(workspace):
+    from atc_whisper.data.prepare import VoicePlan, voice_summary
+
+    # The default engines and shares: no voice speaks more than ~6 % of the training utterances
+    # (before, Piper's single voice spoke half of them).
+    defaults = Settings().data
+    plan = VoicePlan(defaults.engines, defaults.test_voices, 0.5, defaults.engine_weights, defaults.kokoro_blend_share)
+    rng = np.random.default_rng(3)
+    drawn = Counter(plan.choose("train", rng) for _ in range(3000))
+    plain = Counter()
+    for voice, n in drawn.items():
+        plain[voice_parents(voice)[0]] += n
+    assert max(plain.values()) / 3000 < 0.07
+    assert max(plan.expected_shares().values()) <= 0.05 + 1e-9
+    engines = Counter(v.partition(":")[0] for v in drawn.elements())
+    assert abs(engines["kokoro"] / 3000 - 0.25) < 0.03 and abs(engines["espeak"] / 3000 - 0.4) < 0.03
+    blends = [v for v in drawn if v.startswith("kokoro:") and "+" in v]
+    assert abs(sum(drawn[v] for v in blends) / engines["kokoro"] - 0.5) < 0.06
+    assert all(p[8] == q[8] for v in blends for p, q in [voice_parents(v)])  # same gender: kokoro:af_* + kokoro:af_*
+    assert not any(set(voice_parents(v)) & set(defaults.test_voices) for v in drawn)  # held out, also from blends
+
+    report = prepare_dataset(workspace, _settings(samples=14, engines=["espeak", "piper", "flite"], augmented_per_sample=0),
+                             progress=False)
+    by_voice = report.totals["by_voice"]
+    assert sum(by_voice.values()) == 14 and max(by_voice.values()) <= 4
+    rows = {r["engine"]: r for r in voice_summary(by_voice)}
+    assert sum(r["utterances"] for r in rows.values()) == 14 and rows["espeak"]["voices"] >= 3
+
+
+def test_clean_clips_are_cached_for_more_variants(workspace):
+    settings = _settings(samples=3, engines=["espeak"], keep_clean=False, augmented_per_sample=1)
+    first = prepare_dataset(workspace, settings, progress=False)
+    assert first.added_samples == 3 and first.synthesis["espeak"]["clips"] == 3
+    cached = sorted(workspace.synthetic_dir.glob("*.wav"))
+    assert len(cached) == 3  # kept as the variants' source, not catalogued
+    more = prepare_dataset(workspace, settings.replace(data={"augmented_per_sample": 3}), progress=False)
+    assert more.added_samples == 6 and more.synthesis == {}  # nothing synthesised again
+    with Catalogue(workspace.db_path) as cat:
+        samples = cat.samples()
+        assert all(s.augmented for s in samples) and cat.verify_files() == []
+    for uid in {s.parent_uid for s in samples}:  # every variant of an utterance: one voice, one prosody
+        variants = [s for s in samples if s.parent_uid == uid]
+        assert len({(s.voice, json.dumps(s.params["tts"], sort_keys=True)) for s in variants}) == 1
+
+
+def test_a_missing_engine_is_named_with_its_install_step(workspace, monkeypatch):
+    from atc_whisper.audio import tts
+    from atc_whisper.errors import TTSError
+
+    def missing() -> tts.TTSEngine:
+        raise TTSError("festival not found; install it with 'apt-get install festival'.")
+
+    monkeypatch.setattr(tts, "_FACTORIES", dict(tts._FACTORIES))
+    monkeypatch.setattr(tts, "_INSTANCES", {k: v for k, v in tts._INSTANCES.items() if k != "festival"})
+    tts.register_engine("festival", missing)
+    with pytest.raises(TTSError, match=r"data.engines includes 'festival'.*apt-get install festival.*data.engines=\['espeak'\]"):
+        prepare_dataset(workspace, _settings(samples=1, engines=["espeak", "festival"]), progress=False)

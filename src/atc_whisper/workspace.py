@@ -40,6 +40,19 @@ class Workspace:
             raise WorkspaceError(f"workspace {path} is a file, not a folder; pass a folder with --workspace.")
         return cls(path.resolve())
 
+    def setting_path(self, value: str | os.PathLike[str]) -> Path | None:
+        """A file named in a setting (``decode.callsigns_file``, ``decode.context_file``).
+
+        A relative path is relative to the workspace root, the folder of the
+        ``atc_whisper.toml`` it is written in (not the current folder); an absolute one is
+        taken as is. Returns None for an empty setting.
+        """
+        text = str(value).strip()
+        if not text:
+            return None
+        path = Path(text).expanduser()
+        return path if path.is_absolute() else self.root / path
+
     # -- files -------------------------------------------------------------------------
     @property
     def config_path(self) -> Path:

@@ -42,11 +42,15 @@ _PCM_FORMATS = ("s16le", "s32le", "f32le", "u8")
               help="Save each transmission's audio for the page's play button and for corrections (serve.save_audio).")
 @click.option("--jsonl", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="JSON-lines file of the live transcripts (default: data/live/transcripts.jsonl in the workspace).")
+@click.option("--callsigns", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Known callsigns, one per line: the decoding prompt of every frequency and upload, and recognised "
+                   "callsigns are snapped to the nearest known one (default: decode.callsigns_file, relative to the "
+                   "workspace).")
 @settings_options
 def serve_command(sources: tuple[str, ...], urls: tuple[str, ...], files: tuple[Path, ...], realtime: bool,
                   devices: tuple[str, ...], stdin: bool, rate: int, fmt: str, channels: int, host: str | None,
                   port: int | None, token: str | None, model: str | None, engine: str | None,
-                  save_audio: bool | None, jsonl: Path | None, config_file: Path | None,
+                  save_audio: bool | None, jsonl: Path | None, callsigns: Path | None, config_file: Path | None,
                   workspace_dir: Path | None, overrides: tuple[str, ...]) -> None:
     """Serve the live web view and the HTTP API, listening to any number of frequencies.
 
@@ -70,7 +74,7 @@ def serve_command(sources: tuple[str, ...], urls: tuple[str, ...], files: tuple[
         raise click.UsageError("--realtime only applies to file sources (--file or --source NAME=file:PATH).")
     options = ServeOptions(host=host, port=port, allow_remote=host is not None, token=token or None, model=model,
                            engine=engine, specs=specs, realtime=realtime, rate=rate, fmt=fmt, channels=channels,
-                           jsonl=jsonl)
+                           jsonl=jsonl, callsigns=callsigns)
     summary = serve(app.settings, app.workspace, options, announce=lambda line: click.echo(line, err=line.startswith("Warning")))
     per = ", ".join(f"{name}: {n}" for name, n in summary["frequencies"].items())
     click.echo(f"Stopped. {summary['transmissions']} transmissions transcribed and stored" + (f" ({per})." if per else "."))

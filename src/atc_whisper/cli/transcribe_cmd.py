@@ -114,15 +114,14 @@ def transcribe_command(inputs: tuple[Path, ...], model: str | None, engine: str 
     files = inputs
     _check_output(output, fmt, len(files))
     known = known_callsigns(settings, app.workspace, callsigns)
-    if context_file is None and settings.decode.context_file:
-        context_file = app.workspace.root / Path(settings.decode.context_file).expanduser()
-    from ..transcribe.context import file_callsigns
+    from ..transcribe.context import context_file_path, file_callsigns, has_own_context
 
+    context_file = context_file_path(settings, app.workspace, context_file)
     per_file = file_callsigns(files, context=settings.decode.context, context_file=context_file, callsigns=known,
                               workspace=app.workspace)
     if settings.decode.context == "recording" and context_file is None:
         for path, found in per_file.items():
-            if not found.origin.startswith((".info", "catalogue")):
+            if not has_own_context(found):
                 click.echo(f"note: no recording context for {path} (no {path.name.split('.')[0]}.info beside it, "
                            "not in the catalogue); it is transcribed without its callsigns nearby.", err=True)
     audios, total_s = _check_inputs(files)

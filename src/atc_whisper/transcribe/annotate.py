@@ -89,11 +89,7 @@ def callsigns_file(settings: Settings, workspace: Workspace, given: str | Path |
     """
     if given is not None and str(given).strip():
         return Path(given).expanduser()
-    configured = settings.decode.callsigns_file.strip()
-    if not configured:
-        return None
-    path = Path(configured).expanduser()
-    return path if path.is_absolute() else workspace.root / path
+    return workspace.setting_path(settings.decode.callsigns_file)
 
 
 def load_callsign_list(path: str | Path) -> list[str]:

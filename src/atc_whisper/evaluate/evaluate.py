@@ -443,8 +443,7 @@ def _run_model(
     from tqdm.auto import tqdm
 
     from ..audio.io import load_audio
-    from ..phraseology import snap_callsign
-    from ..transcribe.annotate import callsign_prompt
+    from ..transcribe.annotate import Annotation, annotate, callsign_prompt
     from ..transcribe.engines import load_engine
 
     started = time.perf_counter()
@@ -482,12 +481,13 @@ def _run_model(
                 scorer = scorers[first + k]
                 score = scorer.score(transcription)
                 if biased_one is not None:
+                    # The one parse-and-snap step of `transcribe --callsigns`: what a user would get.
                     names = list(lists[k] or ())
-                    text = snap_callsign(biased_one.text, names)[0] if names else biased_one.text
-                    hyp_norm, alignment = scorer.words(text)
-                    score.hypothesis_biased = text
+                    facts = annotate(biased_one.text, names) if names else Annotation(biased_one.text)
+                    hyp_norm, alignment = scorer.words(facts.text)
+                    score.hypothesis_biased = facts.text
                     score.alignment_biased = alignment
-                    score.atc_biased = scorer.atc(hyp_norm)
+                    score.atc_biased = scorer.atc(hyp_norm, facts.parsed)
                 scores.append(score)
             bar.update(len(batch))
     finally:

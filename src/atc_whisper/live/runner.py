@@ -35,7 +35,7 @@ from ..config import Settings
 from ..errors import AtcWhisperError
 from ..log import get_logger
 from ..phraseology.conversation import Conversation
-from ..transcribe.annotate import annotate
+from ..transcribe.annotate import Annotation, annotate
 from .sources import AudioSource
 
 log = get_logger(__name__)
@@ -417,7 +417,7 @@ class LiveSession:
             result = self.engine.transcribe(t.audio, prompt=self._prompt)
         ready = self.clock()
         facts = annotate(result.text, self.callsigns)
-        turn = self._converse(facts.text, t)
+        turn = self._converse(facts, t)
         record = LiveRecord(
             index=t.index, started_at=_iso(t.wall_start), wall_start=t.wall_start,
             stream_start_s=t.start_s, stream_end_s=t.end_s, duration_s=t.duration_s, text=facts.text,
@@ -439,12 +439,14 @@ class LiveSession:
         for sink in self.sinks:
             sink.write(record, t)
 
-    def _converse(self, text: str, t: Transmission) -> dict[str, Any]:
-        """Role, exchange and readback check of the transmission (phraseology.conversation)."""
+    def _converse(self, facts: Annotation, t: Transmission) -> dict[str, Any]:
+        """Role, exchange and readback check of the transmission (phraseology.conversation), on
+        the annotate step's text and parse: a callsign snapped to the known list joins its exchange."""
         try:
-            entry = self.conversation.add(text, start_s=t.start_s, end_s=t.end_s, index=t.index)
+            entry = self.conversation.add(facts.text, start_s=t.start_s, end_s=t.end_s, index=t.index,
+                                          parsed=facts.parsed)
         except Exception as exc:  # a bug here must not stop a live session; the transcript still goes out
-            log.warning("conversation tracking failed on %r: %s", text, exc)
+            log.warning("conversation tracking failed on %r: %s", facts.text, exc)
             return {}
         self.summary.readbacks += int(entry.readback is not None)
         self.summary.readback_mismatches += int(entry.readback_mismatch)

@@ -21,6 +21,7 @@ from ..errors import DataError
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..phraseology import ParsedTransmission
     from ..workspace import Workspace
 
 
@@ -33,12 +34,15 @@ class Annotation:
         callsign: The parsed callsign in reference form ("speedbird one two three"), or None.
         commands: The parsed commands as dicts (type, value, qualifier, detail).
         snapped_from: The callsign as heard, when it was replaced by a known one.
+        parsed: The parse itself (commands as objects), for the steps built on it: the
+            conversation tracker of live mode, the scoring of evaluation.
     """
 
     text: str
     callsign: str | None = None
     commands: list[dict[str, Any]] = field(default_factory=list)
     snapped_from: str | None = None
+    parsed: ParsedTransmission | None = field(default=None, compare=False, repr=False)
 
 
 def annotate(text: str, callsigns: Sequence[str] | None = None) -> Annotation:
@@ -62,7 +66,7 @@ def annotate(text: str, callsigns: Sequence[str] | None = None) -> Annotation:
             snapped_from = parse_atc(text).callsign or text
             text = snapped_text
     parsed = parse_atc(text)
-    return Annotation(text, parsed.callsign, [c.as_dict() for c in parsed.commands], snapped_from)
+    return Annotation(text, parsed.callsign, [c.as_dict() for c in parsed.commands], snapped_from, parsed)
 
 
 def callsign_prompt(callsigns: Sequence[str]) -> str | None:

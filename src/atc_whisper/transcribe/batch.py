@@ -202,7 +202,8 @@ def plan_batch(
         inputs: Folders, manifests and audio files (see :mod:`atc_whisper.transcribe.inputs`).
         output_dir: Where the transcripts go (created).
         settings: Resolved settings.
-        resolved_model: The model (:func:`atc_whisper.models.resolve.resolve_model`); its files are hashed.
+        resolved_model: The model's folders (:func:`atc_whisper.transcribe.engines.resolve_engine_model`);
+            their files are hashed.
         engine: The engine that will run it (``ct2`` or ``hf``).
         fmt: Output format.
         callsigns: Known callsigns, reference form.
@@ -458,8 +459,7 @@ def transcribe_batch(
         ConfigError: Bad inputs or output folder, a locked folder, or Ray missing/unreachable.
         ModelError: The model cannot be resolved or loaded (on any worker).
     """
-    from ..models.resolve import resolve_model
-    from .engines import choose_engine, load_engine
+    from .engines import load_engine, resolve_engine_model
 
     if ray_address is not None:
         from .cluster import require_ray
@@ -470,8 +470,9 @@ def transcribe_batch(
     # A model folder is passed on as an absolute path: Ray workers do not share this working folder.
     if Path(model).expanduser().exists():
         model = str(Path(model).expanduser().resolve())
-    resolved = resolve_model(model, workspace, offline=settings.model.offline)
-    engine_name = choose_engine(engine, settings, resolved.hf_dir)
+    # The folder the engine will load (a CTranslate2 model as it is, no conversion) is what the key hashes.
+    resolved = resolve_engine_model(model, settings, workspace, engine=engine)
+    engine_name = resolved.engine
     plan = plan_batch(
         inputs, output_dir, settings, resolved_model=resolved, engine=engine_name, fmt=fmt, callsigns=callsigns,
         catalogue_path=workspace.db_path if catalogue else None, catalogue_root=workspace.root, force=force,

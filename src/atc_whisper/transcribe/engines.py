@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -98,6 +99,45 @@ def choose_engine(requested: str | None, settings: Settings, hf_dir: Path | None
     return name
 
 
+@dataclass(frozen=True)
+class EngineModel:
+    """Which engine runs a model and from which folder, decided without loading anything.
+
+    Attributes:
+        name: The model as asked for (id, alias or folder).
+        engine: ``ct2`` or ``hf``.
+        ct2_dir: The CTranslate2 folder the ct2 engine runs as it is, or None.
+        hf_dir: The Hugging Face folder: run by the hf engine, or exported (once, cached) for
+            the ct2 engine when ``ct2_dir`` is None.
+    """
+
+    name: str
+    engine: str
+    ct2_dir: Path | None = None
+    hf_dir: Path | None = None
+
+
+def resolve_engine_model(
+    model: str | Path, settings: Settings, workspace: Workspace, *, engine: str | None = None
+) -> EngineModel:
+    """The engine and model folder :func:`load_engine` will use, without loading the model.
+
+    A batch fingerprints these folders before deciding whether anything needs the model.
+
+    Raises:
+        ModelError: The model cannot be resolved, or the engine cannot run it.
+    """
+    from ..models.resolve import resolve_ct2, resolve_model
+
+    offline = settings.model.offline
+    if choose_engine(engine, settings) == "ct2":
+        ct2_dir = resolve_ct2(str(model), workspace, offline=offline)
+        if ct2_dir is not None:
+            return EngineModel(str(model), "ct2", ct2_dir=ct2_dir)
+    resolved = resolve_model(str(model), workspace, offline=offline)
+    return EngineModel(str(model), choose_engine(engine, settings, resolved.hf_dir), hf_dir=resolved.hf_dir)
+
+
 def load_engine(
     model: str | Path, settings: Settings, workspace: Workspace, *, engine: str | None = None
 ) -> Engine:
@@ -121,20 +161,16 @@ def load_engine(
         ModelError: The model cannot be resolved or loaded, or the engine cannot run it.
     """
     from ..models.load import resolve_device
-    from ..models.resolve import resolve_ct2, resolve_model
 
-    offline = settings.model.offline
-    if choose_engine(engine, settings) == "ct2":
-        ct2_dir = resolve_ct2(str(model), workspace, offline=offline)
-        if ct2_dir is not None:
-            return _ct2_engine(ct2_dir, settings)
-    resolved = resolve_model(str(model), workspace, offline=offline)
-    name = choose_engine(engine, settings, resolved.hf_dir)
-    if name == "ct2":
+    chosen = resolve_engine_model(model, settings, workspace, engine=engine)
+    if chosen.ct2_dir is not None:
+        return _ct2_engine(chosen.ct2_dir, settings)
+    assert chosen.hf_dir is not None
+    if chosen.engine == "ct2":
         from ..models.export import export_ct2
 
         quantization = "int8" if settings.decode.compute_type == "default" else settings.decode.compute_type
-        return _ct2_engine(export_ct2(resolved.hf_dir, workspace, quantization=quantization), settings)
+        return _ct2_engine(export_ct2(chosen.hf_dir, workspace, quantization=quantization), settings)
 
     import torch
     from transformers.utils import logging as hf_logging
@@ -145,8 +181,8 @@ def load_engine(
     if settings.model.threads > 0:
         torch.set_num_threads(settings.model.threads)
     hf_logging.disable_progress_bar()  # a weight-loading bar per model load is noise in CLI output
-    hf_model, processor = load_hf(resolved.hf_dir, device=device)
-    log.debug("Hugging Face engine on %s from %s", device, resolved.hf_dir)
+    hf_model, processor = load_hf(chosen.hf_dir, device=device)
+    log.debug("Hugging Face engine on %s from %s", device, chosen.hf_dir)
     return HFEngine(hf_model, processor, settings.decode)
 
 

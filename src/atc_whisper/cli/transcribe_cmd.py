@@ -103,20 +103,21 @@ def transcribe_command(inputs: tuple[Path, ...], model: str | None, engine: str 
                             "decode": {"engine": engine, "context": context}})
     settings = app.settings
     from ..transcribe.annotate import known_callsigns
+    from ..transcribe.context import context_file_path
     from ..transcribe.inputs import is_batch_input
 
+    known = known_callsigns(settings, app.workspace, callsigns)
+    context_file = context_file_path(settings, app.workspace, context_file)
     batch = any(is_batch_input(p) for p in inputs) or catalogue is not None or ray_address is not None or force
     if batch:
-        _run_batch(app, inputs, output, fmt or "json", model, engine, known_callsigns(settings, app.workspace, callsigns),
+        _run_batch(app, inputs, output, fmt or "json", model, engine, known, context_file,
                    settings.batch.catalogue if catalogue is None else catalogue, ray_address, force)
         return
     fmt = fmt or "text"
     files = inputs
     _check_output(output, fmt, len(files))
-    known = known_callsigns(settings, app.workspace, callsigns)
-    from ..transcribe.context import context_file_path, file_callsigns, has_own_context
+    from ..transcribe.context import file_callsigns, has_own_context
 
-    context_file = context_file_path(settings, app.workspace, context_file)
     per_file = file_callsigns(files, context=settings.decode.context, context_file=context_file, callsigns=known,
                               workspace=app.workspace)
     if settings.decode.context == "recording" and context_file is None:
@@ -147,8 +148,8 @@ def transcribe_command(inputs: tuple[Path, ...], model: str | None, engine: str 
 
 
 def _run_batch(app: App, inputs: tuple[Path, ...], output: Path | None, fmt: str, model: str | None,
-               engine: str | None, known: list[str] | None, catalogue: bool, ray_address: str | None,
-               force: bool) -> None:
+               engine: str | None, known: list[str] | None, context_file: Path | None, catalogue: bool,
+               ray_address: str | None, force: bool) -> None:
     """Batch mode: the library does the work; print its summary and exit 1 when a file failed."""
     from ..models.resolve import default_model_name
     from ..transcribe.batch import summary_lines, transcribe_batch
@@ -160,7 +161,8 @@ def _run_batch(app: App, inputs: tuple[Path, ...], output: Path | None, fmt: str
     summary = transcribe_batch(
         list(inputs), output, app.settings, app.workspace,
         model=model or default_model_name(app.settings.model.name, app.workspace), engine=engine, fmt=fmt,
-        callsigns=known, catalogue=catalogue, ray_address=ray_address, force=force,
+        callsigns=known, context_file=context_file, catalogue=catalogue,
+        ray_address=ray_address, force=force,
         progress=not ctx.find_root().meta.get("atc_whisper.quiet"),
     )
     for line in summary_lines(summary):

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Settings, load_settings
-from .workspace import Workspace
+from .workspace import Workspace, user_cache_dir
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,15 +31,10 @@ if TYPE_CHECKING:
     from .transcribe.engines import Engine
     from .transcribe.types import FileSegment
 
-#: Where the API keeps converted and exported models when no workspace is given.
-CACHE_ENV = "ATC_WHISPER_CACHE"
-
-
 def cache_workspace() -> Workspace:
-    """The cache used without a workspace: ``$ATC_WHISPER_CACHE``, else ``$XDG_CACHE_HOME/atc_whisper``
-    (``~/.cache/atc_whisper``). Only its ``models/`` caches are written."""
-    chosen = os.environ.get(CACHE_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "atc_whisper"
-    return Workspace.at(chosen)
+    """The workspace used without one: the user cache (:func:`atc_whisper.workspace.user_cache_dir`).
+    Only its ``models/`` caches are written."""
+    return Workspace.at(user_cache_dir())
 
 
 class Recognizer:

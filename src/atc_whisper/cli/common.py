@@ -38,6 +38,23 @@ def _remember_preset(ctx: click.Context, param: click.Parameter, value: str | No
     return value
 
 
+#: Raw PCM sample formats a ``--stdin`` source reads (:class:`atc_whisper.live.sources.PcmSource`).
+PCM_FORMATS = ("s16le", "s32le", "f32le", "u8")
+
+
+def pcm_options(func: F) -> F:
+    """Add ``--rate``, ``--format`` and ``--channels``: the layout of raw PCM on standard input
+    (``live --stdin``, ``serve --stdin``)."""
+    func = click.option("--channels", type=click.IntRange(1, 32), default=1, show_default=True,
+                        help="With --stdin: interleaved channels (averaged to mono).")(func)
+    func = click.option("--format", "fmt", type=click.Choice(PCM_FORMATS), default="s16le", show_default=True,
+                        help="With --stdin: sample format.")(func)
+    # 16000 = SAMPLE_RATE, written out so that `--help` does not import the audio stack.
+    func = click.option("--rate", type=click.IntRange(4000, 384_000), default=16_000, show_default=True,
+                        help="With --stdin: sample rate of the PCM, Hz.")(func)
+    return func
+
+
 def settings_options(func: F) -> F:
     """Add ``--config``, ``--workspace``, ``--preset`` and ``--set`` to a command."""
     func = click.option(

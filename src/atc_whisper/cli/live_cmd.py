@@ -8,13 +8,11 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import LiveSourceError
-from .common import App, app_from_options, settings_options
+from .common import App, app_from_options, pcm_options, settings_options
 
 if TYPE_CHECKING:
     from ..live.runner import LiveSummary, Sink
     from ..live.sources import AudioSource
-
-_PCM_FORMATS = ("s16le", "s32le", "f32le", "u8")
 
 
 @click.group("live", invoke_without_command=True)
@@ -24,12 +22,7 @@ _PCM_FORMATS = ("s16le", "s32le", "f32le", "u8")
               help="Transcribe an audio file as if it were live.")
 @click.option("--realtime", is_flag=True, help="With --file: replay at real-time pace instead of as fast as possible.")
 @click.option("--stdin", "stdin", is_flag=True, help="Read raw PCM from standard input (e.g. piped from rtl_fm).")
-@click.option("--rate", type=click.IntRange(4000, 384_000), default=16_000, show_default=True,
-              help="With --stdin: sample rate of the PCM, Hz.")
-@click.option("--format", "fmt", type=click.Choice(_PCM_FORMATS), default="s16le", show_default=True,
-              help="With --stdin: sample format.")
-@click.option("--channels", type=click.IntRange(1, 32), default=1, show_default=True,
-              help="With --stdin: interleaved channels (averaged to mono).")
+@pcm_options
 @click.option("--url", default=None, help="Network stream (HTTP/Icecast MP3/AAC, e.g. a LiveATC feed).")
 @click.option("--model", default=None,
               help="Model: HF id, HF folder or CTranslate2 folder (default: the workspace's fine-tuned model, else model.name).")

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import app_from_options, settings_options
-
-_PCM_FORMATS = ("s16le", "s32le", "f32le", "u8")
+from .common import app_from_options, pcm_options, settings_options
 
 
 @click.command("serve")
@@ -21,12 +19,7 @@ _PCM_FORMATS = ("s16le", "s32le", "f32le", "u8")
 @click.option("--realtime", is_flag=True, help="Replay --file sources at real-time pace.")
 @click.option("--device", "devices", multiple=True, metavar="NAME|INDEX", help="An input device to listen to (repeatable).")
 @click.option("--stdin", "stdin", is_flag=True, help="Listen to raw PCM on standard input.")
-@click.option("--rate", type=click.IntRange(4000, 384_000), default=16_000, show_default=True,
-              help="With --stdin: sample rate of the PCM, Hz.")
-@click.option("--format", "fmt", type=click.Choice(_PCM_FORMATS), default="s16le", show_default=True,
-              help="With --stdin: sample format.")
-@click.option("--channels", type=click.IntRange(1, 32), default=1, show_default=True,
-              help="With --stdin: interleaved channels (averaged to mono).")
+@pcm_options
 @click.option("--host", default=None,
               help="Address to listen on (default: serve.host, 127.0.0.1). Anything else is reachable from other "
                    "machines: it must be given here and prints a warning.")

@@ -42,8 +42,8 @@ def test_base_trains_saves_and_transcribes_english(tmp_path, synth_clip, whisper
     from atc_whisper.models.export import export_ct2
     from atc_whisper.train import train_model
     from atc_whisper.train.dataset import encoder_fingerprint
-    from atc_whisper.transcribe.hf_engine import decoder_prefix
     from atc_whisper.transcribe.engines import CT2Engine, HFEngine
+    from atc_whisper.transcribe.hf_engine import decoder_prefix
 
     ws = make_catalogue(tmp_path / "ws", synth_clip, n_train=5, n_dev=1, rehearsal=1)
     settings = Settings().replace(

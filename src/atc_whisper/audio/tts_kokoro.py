@@ -49,7 +49,7 @@ import numpy as np
 from ..errors import TTSError
 from ..fsutil import atomic_path
 from .io import SAMPLE_RATE, resample
-from .tts import TTSEngine, Voice, draw_words_per_s
+from .tts import TTSEngine, Voice, draw_words_per_s, to_peak
 from .tts_espeak import run_espeak
 
 #: The four PyPI packages whose ``part.bin`` files, concatenated in this order, are the model.
@@ -73,7 +73,6 @@ MAX_TOKENS = 510  # style rows: one per input length; the model's context is 512
 NATIVE_RATE = 24_000  # Hz
 EDGE_SILENCE_S = 0.15  # Kokoro pads 0.25-0.6 s of near-silence; trimmed to this on each side
 CLAUSE_GAP_S = 0.15  # between the pieces of an input longer than MAX_TOKENS
-PEAK = 0.9
 
 # Speed: Kokoro speaks 2.45 words/s of ATC phraseology at speed 1.0 (edges trimmed to
 # EDGE_SILENCE_S) and words/s ~ 2.45 * speed ** 1.10, measured over whole clips by
@@ -390,10 +389,7 @@ class KokoroEngine(TTSEngine):
             raise TTSError(f"Kokoro found nothing to say in {text[:60]!r}; give it words.")
         edge = np.zeros(int(EDGE_SILENCE_S * NATIVE_RATE), dtype=np.float32)
         audio = np.concatenate([edge, *chunks[:-1], edge])
-        peak = float(np.max(np.abs(audio)))
-        if peak > 0:
-            audio = audio * np.float32(PEAK / peak)
-        return resample(audio, NATIVE_RATE, SAMPLE_RATE)
+        return resample(to_peak(audio), NATIVE_RATE, SAMPLE_RATE)
 
 
 def _trim(audio: np.ndarray, threshold: float = 0.02) -> np.ndarray:

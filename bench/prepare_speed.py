@@ -41,6 +41,7 @@ BASELINE = {"espeak": 0.5, "piper": 0.5}  # the former default: data.engines = [
 def bench_engine(engine: str, n: int, seed: int) -> dict[str, float]:
     """Synthesise and augment ``n`` utterances with one engine; return timings."""
     from atc_whisper.audio.channel import RadioChannel
+    from atc_whisper.audio.io import duration_s
     from atc_whisper.audio.tts import list_voices, random_voice_params, synthesize
     from atc_whisper.config import ChannelSettings
     from atc_whisper.data.prepare import cpu_seconds
@@ -65,7 +66,7 @@ def bench_engine(engine: str, n: int, seed: int) -> dict[str, float]:
         synth_s += t1 - t0
         synth_cpu_s += cpu1 - cpu0
         aug_s += t2 - t1
-        audio_s += clean.size / 16_000
+        audio_s += duration_s(clean)
     return {"warmup_s": warmup_s, "synth_s_per_clip": synth_s / n, "cpu_s_per_clip": synth_cpu_s / n,
             "aug_s_per_clip": aug_s / n, "audio_s_per_cpu_s": audio_s / synth_cpu_s}
 

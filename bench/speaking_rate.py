@@ -40,6 +40,7 @@ KNOBS: dict[str, tuple[str, tuple[float, float]]] = {
 
 def _clips(engine: str, n: int, seed: int, knob: float | None) -> tuple[np.ndarray, float]:
     """words/s of ``n`` clips and CPU seconds of synthesis per clip."""
+    from atc_whisper.audio.io import duration_s
     from atc_whisper.audio.tts import list_voices, random_voice_params, synthesize
     from atc_whisper.data.prepare import cpu_seconds
     from atc_whisper.phraseology import generate_utterances
@@ -57,7 +58,7 @@ def _clips(engine: str, n: int, seed: int, knob: float | None) -> tuple[np.ndarr
         cpu0 = cpu_seconds()
         audio = synthesize(u.text, voice, **params)
         seconds += cpu_seconds() - cpu0
-        rates.append(len(u.reference.split()) / (audio.size / 16_000))
+        rates.append(len(u.reference.split()) / duration_s(audio))
     return np.asarray(rates), seconds / n
 
 

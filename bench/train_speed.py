@@ -67,7 +67,7 @@ def dev_wer(model: Any, processor: Any, ws: Any, settings: Any) -> float:
     from atc_whisper.audio.io import load_audio
     from atc_whisper.data.catalogue import Catalogue
     from atc_whisper.evaluate.metrics import wer
-    from atc_whisper.transcribe.decoding import generate_bounded
+    from atc_whisper.transcribe.hf_engine import generate_bounded
 
     with Catalogue(ws.db_path, root=ws.root) as catalogue:
         dev = catalogue.samples("dev")

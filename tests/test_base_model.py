@@ -24,7 +24,7 @@ SOT, EN, TRANSCRIBE, NO_TIMESTAMPS = 50258, 50259, 50359, 50363
 def test_labels_carry_the_multilingual_english_prefix(whisper_base) -> None:
     from atc_whisper.models.load import load_hf
     from atc_whisper.train.dataset import LabelEncoder
-    from atc_whisper.transcribe.decoding import decoder_prefix
+    from atc_whisper.transcribe.hf_engine import decoder_prefix
 
     model, processor = load_hf(whisper_base.hf_dir)
     assert not whisper_base.english_only and model.generation_config.is_multilingual
@@ -42,8 +42,8 @@ def test_base_trains_saves_and_transcribes_english(tmp_path, synth_clip, whisper
     from atc_whisper.models.export import export_ct2
     from atc_whisper.train import train_model
     from atc_whisper.train.dataset import encoder_fingerprint
-    from atc_whisper.transcribe.decoding import decoder_prefix
     from atc_whisper.transcribe.engines import CT2Engine, HFEngine
+    from atc_whisper.transcribe.hf_engine import decoder_prefix
 
     ws = make_catalogue(tmp_path / "ws", synth_clip, n_train=5, n_dev=1, rehearsal=1)
     settings = Settings().replace(

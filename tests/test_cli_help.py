@@ -27,3 +27,16 @@ def test_every_command_has_help(command, run_cli):
     assert "Usage:" in result.stdout
     body = result.stdout.split("Usage:", 1)[1]
     assert len(body.strip().splitlines()) > 2
+
+
+def test_pcm_options_offer_what_the_pcm_source_reads():
+    """live and serve share one --rate/--format/--channels set; its formats are the source's."""
+    from atc_whisper.audio.io import SAMPLE_RATE
+    from atc_whisper.cli.common import PCM_FORMATS
+    from atc_whisper.live.sources import PCM_FORMATS as SOURCE_FORMATS
+
+    assert set(PCM_FORMATS) == set(SOURCE_FORMATS)
+    for name in ("live", "serve"):
+        options = {p.name: p for p in cli.commands[name].params}
+        assert options["rate"].default == SAMPLE_RATE and options["fmt"].default == "s16le"
+        assert list(options["fmt"].type.choices) == list(PCM_FORMATS)

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from atc_whisper.config import Settings, load_settings, parse_override, render_toml, settings_from_dict
 from atc_whisper.errors import ConfigError
 
 
-def test_prototype_defaults():
+def test_first_run_defaults():
     s = Settings()
     assert s.model.name == "openai/whisper-tiny.en"
-    assert s.data.samples == 10
-    assert s.train.epochs == 1
-    assert s.train.batch_size == 2
+    # Sized for a first run that shows fine-tuning working (the prototype's 10/1/2: --preset prototype).
+    assert (s.data.samples, s.data.test_fraction, s.train.epochs, s.train.batch_size) == (120, 0.15, 3.0, 8)
     assert s.model.device == "auto"
 
 

@@ -151,3 +151,31 @@ def test_data_stats_counts_recording_contexts(run_cli, imported):
     proc = run_cli("data", "stats", "-w", str(imported.root))
     assert proc.returncode == 0, proc.stderr
     assert "2 recording context(s) (2 with callsigns nearby, mean 2.0)" in " ".join(proc.stdout.split())
+
+
+@pytest.mark.slow  # ~25 s: two batch runs of the real tiny.en over three recordings
+def test_batch_biases_each_file_with_its_own_recording_context(imported, atco2_corpus, tiny_en, tmp_path):
+    """A batch with context = "recording" gives each file its own list (an .info beside it, else the
+    catalogue), keys each file on that list, and says which files had none."""
+    from atc_whisper.transcribe.batch import summary_lines, transcribe_batch
+
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    for name in (f"{A}.wav", f"{A}.info", f"{B}.wav"):  # B without its .info: found in the catalogue
+        shutil.copy(atco2_corpus / name, archive / name)
+    shutil.copy(atco2_corpus / f"{B}.wav", archive / "lone.wav")  # no context anywhere
+    settings = Settings().replace(model={"threads": 1}, decode={"temperatures": [0.0], "context": "recording"})
+
+    def run() -> object:
+        return transcribe_batch([archive], tmp_path / "out", settings, imported, model=str(tiny_en.hf_dir),
+                                engine="hf", progress=False)
+
+    first = run()
+    assert (first.done, first.failed, first.without_context) == (3, [], 1)
+    assert any("1 file(s) had no recording context" in line for line in summary_lines(first))
+    a = json.loads((tmp_path / "out" / f"{A}.json").read_text())
+    assert {s["callsign"] for s in a} & {"speedbird one two three", "lufthansa four alfa bravo"}
+    # A's context changes: only A is transcribed again (its key holds its list); B and lone are kept.
+    (archive / f"{A}.info").write_text(INFO[A].replace("CSA7 : CSA Seven\n", ""), encoding="utf-8")
+    second = run()
+    assert (second.done, second.skipped, second.without_context) == (1, 2, 1)

@@ -10,17 +10,18 @@ import numpy as np
 import pytest
 
 from atc_whisper.config import DecodeSettings
+from atc_whisper.errors import AudioError
 from atc_whisper.transcribe.decoding import (
     MAX_TARGET_POSITIONS,
     Attempt,
     find_repetition,
     finish,
-    generate_bounded,
     max_new_tokens_for,
     needs_fallback,
     pick_best,
     truncate_repetition,
 )
+from atc_whisper.transcribe.hf_engine import generate_bounded
 from atc_whisper.transcribe.types import compression_ratio
 
 SENTENCE = "Speedbird one two three, climb flight level three five zero, turn left heading two seven zero"
@@ -197,7 +198,7 @@ def test_a_prompt_is_used_for_decoding(hf_model, clips):
 def test_empty_input_list_and_too_long_clip(hf_model):
     model, processor = hf_model
     assert generate_bounded(model, processor, [], DecodeSettings()) == []
-    with pytest.raises(ValueError, match="window"):
+    with pytest.raises(AudioError, match="window"):
         generate_bounded(model, processor, [np.zeros(16000 * 31, dtype=np.float32)], DecodeSettings())
 
 

@@ -60,17 +60,33 @@ def build_catalogue(ws: Workspace, synth_clip, clips=CLIPS) -> None:
         catalogue.add_samples(rows)
 
 
+def deafened_copy(hf_dir, target):
+    """tiny.en with its encoder's final layer norm zeroed: the decoder hears nothing. A "fine-tuned"
+    model that must score worse than the base, so a swapped or duplicated model shows."""
+    import torch
+
+    from atc_whisper.models.load import load_hf
+
+    model, processor = load_hf(hf_dir)
+    with torch.no_grad():
+        model.model.encoder.layer_norm.weight.zero_()
+        model.model.encoder.layer_norm.bias.zero_()
+    model.save_pretrained(target)
+    processor.save_pretrained(target)
+    return target
+
+
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory, synth_clip, tiny_en):
-    """One real evaluation: tiny.en as base and as "fine-tuned", with a callsign list."""
+    """One real evaluation: tiny.en as base, a deafened tiny.en as "fine-tuned", with a callsign list."""
     ws = Workspace.at(tmp_path_factory.mktemp("eval") / "ws")
     ws.create()
     build_catalogue(ws, synth_clip)
     callsigns = ws.root / "callsigns.txt"
     callsigns.write_text("\n".join(CALLSIGNS) + "\n")
     settings = Settings()
-    result = run_evaluation(ws, settings, model=tiny_en.hf_dir, base=tiny_en.hf_dir,
-                            callsigns_file=callsigns, progress=False)
+    deaf = deafened_copy(tiny_en.hf_dir, tmp_path_factory.mktemp("deaf") / "model")
+    result = run_evaluation(ws, settings, model=deaf, base=tiny_en.hf_dir, callsigns_file=callsigns, progress=False)
     return ws, settings, result
 
 
@@ -83,9 +99,14 @@ def test_summary_has_both_models_and_core_figures(evaluated):
                     "callsign_acc_biased", "wer_biased", "rtf"):
             assert key in figures
         assert 0.0 <= figures["cer"] and 0.0 <= figures["wer"]
-        assert figures["callsign_acc"] is None or 0.0 <= figures["callsign_acc"] <= 1.0
-    # The same model with the same greedy decoding gives the same transcripts and scores.
-    assert result.summary["base"]["wer"] == result.summary["fine_tuned"]["wer"]
+        assert isinstance(figures["callsign_acc"], float)  # every test reference names a callsign
+    base, deaf = result.summary["base"], result.summary["fine_tuned"]
+    # The deafened model hears nothing: the labels and figures must show it, not the base's.
+    assert deaf["wer"] > base["wer"] + 0.3 and deaf["command_acc"] < base["command_acc"]
+    assert deaf["callsign_acc"] == 0.0 and deaf["callsign_acc_biased"] == 0.0
+    # Callsign biasing (prompt + snap to the list) finds callsigns plain decoding spells wrongly.
+    assert base["callsign_acc_biased"] > base["callsign_acc"] and base["callsign_acc_biased"] >= 2 / 3
+    assert base["wer_biased"] < base["wer"]
 
 
 def test_report_json_schema(evaluated):
@@ -97,7 +118,9 @@ def test_report_json_schema(evaluated):
         assert key in report
     assert report["config"] == json.loads(json.dumps(settings.to_dict()))
     assert report["selection"]["n_samples"] == 3 and report["selection"]["split"] == "test"
-    assert "wer_change" in report["comparison"]
+    assert report["comparison"]["wer_change"] == pytest.approx(
+        report["summary"]["fine_tuned"]["wer"] - report["summary"]["base"]["wer"])
+    assert report["comparison"]["wer_change"] > 0
     tuned = report["models"]["fine_tuned"]
     assert set(tuned["groups"]) == {"split", "source", "role", "voice", "snr"}
     assert set(tuned["groups"]["role"]) == {"controller", "pilot"}
@@ -114,7 +137,9 @@ def test_report_json_schema(evaluated):
     for t in tuned["thresholds"]:
         assert t["kept"]["n"] + t["flagged"]["n"] == 3
     assert tuned["timings"]["decode_s"] > 0 and tuned["timings"]["audio_s"] > 0
-    assert tuned["biasing"]["callsign_acc"] is None or 0 <= tuned["biasing"]["callsign_acc"] <= 1
+    assert report["models"]["base"]["biasing"]["callsign_acc"] == pytest.approx(
+        report["summary"]["base"]["callsign_acc_biased"])
+    assert tuned["biasing"]["callsign_acc"] == 0.0
     assert report["callsigns"]["n_known"] == len(CALLSIGNS)
 
 
@@ -144,6 +169,9 @@ def test_results_csv_rows_columns_and_confidence(evaluated):
         expected = jiwer.wer(ref, hyp) if hyp else 1.0
         assert float(row["base_wer"]) == pytest.approx(expected, abs=1e-3)
         assert row["base_callsign_ref"]  # every test reference names a callsign
+    for label in ("base", "fine_tuned"):  # the summary is the mean of the rows
+        correct = [float(r[f"{label}_callsign_correct_biased"]) for r in rows]
+        assert sum(correct) / len(correct) == pytest.approx(result.summary[label]["callsign_acc_biased"])
     assert result.results_path == ws.evaluation_results
 
 

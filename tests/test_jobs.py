@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -88,7 +88,7 @@ def test_text_and_csv_manifests(tmp_path):
     assert [(j.output, j.source, j.started_at) for j in jobs] == [
         ("eddf/a", "EDDF tower 119.9", "2024-03-01T14:30:00Z"), ("eddm/b", "radio/eddm", None)]
     start, origin = recording_start(jobs[0], 10.0)
-    assert start == datetime(2024, 3, 1, 14, 30, tzinfo=timezone.utc) and origin == "manifest"
+    assert start == datetime(2024, 3, 1, 14, 30, tzinfo=UTC) and origin == "manifest"
 
     (lists / "bad.csv").write_text("path,source\na.wav,x\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="no 'audio' column"):
@@ -99,7 +99,7 @@ def test_text_and_csv_manifests(tmp_path):
 
 
 def test_recording_time_from_file_names_and_mtime(tmp_path):
-    utc = timezone.utc
+    utc = UTC
     assert time_from_name("KJFK-Twr-Mar-01-2024-1430Z.mp3") == datetime(2024, 3, 1, 14, 30, tzinfo=utc)
     assert time_from_name("eddf_20240301T143005Z.wav") == datetime(2024, 3, 1, 14, 30, 5, tzinfo=utc)
     assert time_from_name("2024-03-01_14-30-00 tower.flac") == datetime(2024, 3, 1, 14, 30, tzinfo=utc)

@@ -8,6 +8,8 @@ card. Everything after it - resampling, segmentation, the real tiny.en model - i
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
 import threading
 import time
 from types import SimpleNamespace
@@ -80,6 +82,39 @@ def test_file_source_realtime_paces_at_wall_clock_speed(session, tmp_path):
     collect(paced)
     assert time.monotonic() - started >= 1.9  # 2 s of audio cannot arrive faster than it is spoken
     assert fast_s < session.duration_s / 2
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program to encode test files")
+@pytest.mark.parametrize(("name", "args"), [
+    ("clip.mp3", ["-ar", "44100", "-ac", "2", "-codec:a", "libmp3lame", "-b:a", "64k"]),
+    ("clip44k.wav", ["-ar", "44100", "-ac", "2"]),
+    ("clip.m4a", ["-ar", "22050", "-ac", "2", "-codec:a", "aac", "-b:a", "64k"]),
+])
+def test_live_file_source_hears_exactly_what_transcribe_hears(session, tmp_path, name, args):
+    """``live --file`` and ``transcribe`` decode, mix down and resample a file identically."""
+    from atc_whisper.audio.io import load_audio
+
+    wav = session.write_wav(tmp_path / "src.wav")
+    target = tmp_path / name
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(wav), *args, str(target)],
+                   check=True)
+    source = FileSource(target)
+    source.open()
+    streamed, chunks = collect(source)
+    whole = load_audio(target)
+    assert len(chunks) > 10 and streamed.dtype == np.float32
+    assert np.array_equal(streamed, whole)
+    assert abs(len(whole) / SR - len(session.audio) / SR) < 0.1  # resampled back to 16 kHz
+
+
+def test_streamed_resampling_equals_resampling_the_whole_signal(session):
+    from atc_whisper.audio.io import Resampler, resample
+
+    native = soxr.resample(session.audio, SR, 44_100).astype(np.float32)
+    resampler = Resampler(44_100)
+    blocks = [resampler(native[i:i + 1000]) for i in range(0, len(native), 1000)]
+    blocks.append(resampler(np.zeros(0, dtype=np.float32), last=True))
+    assert np.array_equal(np.concatenate(blocks), resample(native, 44_100))
 
 
 def test_file_source_errors_name_the_file(tmp_path):
@@ -185,7 +220,7 @@ def test_device_source_through_the_whole_live_loop(session, tiny_en, session_wor
 
 
 def test_lag_queue_never_drops_and_keeps_order(session):
-    from atc_whisper.live.segmenter import Transmission
+    from atc_whisper.audio.segment import Transmission
 
     queue = LagQueue(maxsize=2)
     items = [Transmission(i, i, i + 1, 0.0, np.zeros(SR, np.float32), 0.0, 0.0, "silence", 1.0) for i in range(7)]

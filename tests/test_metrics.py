@@ -7,6 +7,7 @@ import math
 import jiwer
 import pytest
 
+from atc_whisper.errors import ConfigError, DataError
 from atc_whisper.evaluate.metrics import (
     align,
     cer,
@@ -118,7 +119,7 @@ def test_matches_jiwer_on_random_texts(rng):
 
 
 def test_mismatched_lengths_are_rejected():
-    with pytest.raises(ValueError, match="2 references but 1 hypotheses"):
+    with pytest.raises(DataError, match="2 references but 1 hypotheses"):
         wer(["a", "b"], ["a"], normalize=False)
 
 
@@ -167,7 +168,7 @@ def test_threshold_split_separates_kept_and_flagged():
 
 
 def test_coverage_rejects_bad_shares():
-    with pytest.raises(ValueError, match="share 0"):
+    with pytest.raises(ConfigError, match="share 0"):
         coverage_curve(CONF, ERRS, NREF, CALL, shares=(0.0,))
 
 

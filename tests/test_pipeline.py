@@ -17,7 +17,8 @@ def pipeline_run(tmp_path_factory, tiny_en):
     ws = Workspace.at(tmp_path_factory.mktemp("pipeline") / "ws")
     settings = load_settings(overrides=[
         f"model.name={json.dumps(str(tiny_en.hf_dir))}", "model.threads=2",
-        "data.engines=['espeak']", "train.max_steps=2", "train.eval_max_samples=2",
+        "data.engines=['espeak']", "data.samples=10", "train.batch_size=2", "train.max_steps=2",
+        "train.eval_max_samples=2",
     ])
     events: list[tuple[str, str]] = []
     first = run_pipeline(ws, settings, progress=False, on_stage=lambda s, e: events.append((s, e)))

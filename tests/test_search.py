@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -140,10 +140,10 @@ def test_role_and_readback_filters(catalogue):
 
 
 def test_times_people_type():
-    now = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
     assert parse_time("2h", now=now) == now - timedelta(hours=2)
     assert parse_time("90m", now=now) == now - timedelta(minutes=90)
-    assert parse_time("2024-03-01") == datetime(2024, 3, 1, tzinfo=timezone.utc)
+    assert parse_time("2024-03-01") == datetime(2024, 3, 1, tzinfo=UTC)
     assert utc_iso(parse_time("2024-03-01", end_of_day=True)) == "2024-03-01T23:59:59.999Z"
     assert utc_iso(parse_time("1709294400")) == "2024-03-01T12:00:00.000Z"
     assert utc_iso("2024-03-01T14:30:00+02:00") == "2024-03-01T12:30:00.000Z"
@@ -157,7 +157,7 @@ def test_file_rows_replace_earlier_ones_and_leave_live_rows_alone(catalogue, tmp
                  "callsign": "speedbird one two three", "commands": [{"type": "climb"}], "low_confidence": False,
                  "reasons": []},
                 {"file": str(audio), "start": 10.0, "end": 12.0, "text": "", "callsign": None, "commands": []}]
-    start = datetime(2024, 3, 5, 8, 0, tzinfo=timezone.utc)
+    start = datetime(2024, 3, 5, 8, 0, tzinfo=UTC)
     rows = file_transcript_rows(segments, recording_start=start, source="archive", extra={"file_key": "k"})
     replace_file_transcripts(catalogue, audio, rows)
     replace_file_transcripts(catalogue, audio, rows[:1])  # the file transcribed again: its old rows go

@@ -380,6 +380,28 @@ def test_non_loopback_host_needs_the_flag_and_warns(tmp_path, run_cli):
     assert bad.returncode == 1 and "NAME=SPEC" in bad.stderr
 
 
+def test_frequencies_and_uploads_use_the_callsign_list(tmp_path, run_cli, synth_clip, tiny_en, ct2_cache):
+    """serve finds the list by the rule transcribe and live follow (decode.callsigns_file relative to
+    the workspace; --callsigns as given), and every frequency prompts and snaps with it as live does."""
+    ws = ct2_workspace(tmp_path / "ws", ct2_cache)
+    missing = run_cli("serve", "-w", str(ws.root), "--port", "0", "--set", "decode.callsigns_file=known.txt",
+                      cwd=tmp_path)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert f"Error: callsigns file {ws.root / 'known.txt'} does not exist" in missing.stderr
+    (ws.root / "known.txt").write_text("speedbird one two three\n")
+    clip = synth_clip("Speedbird one two three, climb flight level three five zero")
+    jsonl = tmp_path / "live.jsonl"
+    server = ServerProcess(["-w", str(ws.root), "--model", str(tiny_en.hf_dir), "--engine", "ct2", "--file", str(clip),
+                            "--no-save-audio", "--jsonl", str(jsonl), "--set", "decode.callsigns_file=known.txt"])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (jsonl.exists() and jsonl.read_text().strip()):
+        time.sleep(0.5)
+    assert server.stop() == 0, server.output
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert records and records[0]["callsign"] == "speedbird one two three", records
+    assert "speedbird one two three" in records[0]["text"].lower()  # the list's prompt spells the digits out
+
+
 def test_source_specs_are_named_and_parsed(tmp_path):
     from atc_whisper.errors import LiveSourceError
     from atc_whisper.serve import gather_specs, parse_source

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib
 
 from atc_whisper.audio.io import load_audio, write_wav
 from atc_whisper.config import Settings, load_settings, render_toml, settings_from_dict

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import pstats
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib
 import torch
 
 from atc_whisper.data.catalogue import Catalogue

@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
+from atc_whisper.audio.segment import Segmenter
 from atc_whisper.audio.vad import FRAME_SAMPLES, EnergyVAD, SileroVAD, load_vad, speech_probabilities
 from atc_whisper.config import LiveSettings
 from atc_whisper.errors import ConfigError
-from atc_whisper.live.segmenter import Segmenter
 from atc_whisper.live.simulate import synthetic_session
 from atc_whisper.live.sources import Chunk
 

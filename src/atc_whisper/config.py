@@ -17,13 +17,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import tomli_w
-import tomllib
 
 from .errors import ConfigError
 
@@ -90,7 +90,9 @@ class ModelSettings:
 class DataSettings:
     """Synthetic data generation, splits and import limits."""
 
-    samples: int = setting(10, "Number of synthetic utterances `prepare` generates.", ge=1, le=1_000_000)
+    # Defaults sized so that a first `atc-whisper run` shows fine-tuning working on a test split of
+    # >= 20 clips (issue 14); `--preset prototype` gives the prototype's 10 samples, 1 epoch, batch 2.
+    samples: int = setting(120, "Number of synthetic utterances `prepare` generates.", ge=1, le=1_000_000)
     seed: int = setting(42, "Seed for the utterance generator, voices and channel effects.", ge=0)
     engines: list[str] = setting(
         ["espeak", "piper", "kokoro", "flite", "festival"],
@@ -123,7 +125,7 @@ class DataSettings:
         "rehearsal that keeps the tuned model from forgetting ordinary speech.", ge=0.0, le=0.5,
     )
     dev_fraction: float = setting(0.1, "Share of utterance groups assigned to the dev split.", ge=0.0, le=0.5)
-    test_fraction: float = setting(0.1, "Share of utterance groups assigned to the test split.", ge=0.0, le=0.5)
+    test_fraction: float = setting(0.15, "Share of utterance groups assigned to the test split.", ge=0.0, le=0.5)
     test_voices: list[str] = setting(
         ["espeak:en-us+m3", "kokoro:bf_emma"],
         "TTS voices held out for the test split only (engine:voice), to measure generalisation to unseen voices; "
@@ -176,8 +178,8 @@ class TrainSettings:
         "decoder_cached (decoder only, encoder outputs computed once and cached) or lora.",
         choices=("auto", "full", "frozen_encoder", "decoder_cached", "lora"),
     )
-    epochs: float = setting(1.0, "Training epochs (fractions allowed).", gt=0.0, le=1000.0)
-    batch_size: int = setting(2, "Samples per device per step.", ge=1, le=4096)
+    epochs: float = setting(3.0, "Training epochs (fractions allowed).", gt=0.0, le=1000.0)
+    batch_size: int = setting(8, "Samples per device per step.", ge=1, le=4096)
     gradient_accumulation_steps: int = setting(1, "Steps whose gradients add up before an update.", ge=1, le=1024)
     learning_rate: float = setting(
         0.0, "Peak learning rate; 0 picks one for the mode: 1e-4 for decoder_cached and lora (decoder-only "
@@ -647,11 +649,17 @@ def load_settings(
     workspace_config: str | Path | None = None,
     overrides: list[str] | tuple[str, ...] = (),
     options: dict[str, dict[str, Any]] | None = None,
+    preset: str | None = None,
 ) -> Settings:
-    """Resolve settings: defaults < workspace config < ``config_file`` < ``overrides`` < ``options``."""
+    """Resolve settings: defaults < workspace config < ``preset`` < ``config_file`` < ``overrides`` < ``options``."""
     settings = Settings()
     if workspace_config is not None and Path(workspace_config).exists():
         settings = settings_from_dict(load_toml(workspace_config), str(workspace_config), settings)
+    if preset:
+        from .presets import preset_path
+
+        path = preset_path(preset)
+        settings = settings_from_dict(load_toml(path), f"preset {preset!r}", settings)
     if config_file is not None:
         settings = settings_from_dict(load_toml(config_file), str(config_file), settings)
     if overrides:

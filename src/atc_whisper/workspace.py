@@ -23,6 +23,21 @@ from .errors import WorkspaceError
 from .fsutil import atomic_write_text
 
 WORKSPACE_ENV = "ATC_WHISPER_WORKSPACE"
+#: Overrides the user cache folder (:func:`user_cache_dir`).
+CACHE_ENV = "ATC_WHISPER_CACHE"
+
+
+def user_cache_dir() -> Path:
+    """The per-user cache, for what belongs to no workspace: ``$ATC_WHISPER_CACHE``, else
+    ``$XDG_CACHE_HOME/atc_whisper``, else ``~/.cache/atc_whisper`` (not created here).
+
+    It holds the models the Python API converts when no workspace is given and the Kokoro
+    TTS model joined from its PyPI parts.
+    """
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "atc_whisper"
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,19 @@ class Workspace:
         if path.exists() and not path.is_dir():
             raise WorkspaceError(f"workspace {path} is a file, not a folder; pass a folder with --workspace.")
         return cls(path.resolve())
+
+    def setting_path(self, value: str | os.PathLike[str]) -> Path | None:
+        """A file named in a setting (``decode.callsigns_file``, ``decode.context_file``).
+
+        A relative path is relative to the workspace root, the folder of the
+        ``atc_whisper.toml`` it is written in (not the current folder); an absolute one is
+        taken as is. Returns None for an empty setting.
+        """
+        text = str(value).strip()
+        if not text:
+            return None
+        path = Path(text).expanduser()
+        return path if path.is_absolute() else self.root / path
 
     # -- files -------------------------------------------------------------------------
     @property

@@ -4,9 +4,13 @@ Whisper hears 16 kHz mono, but ATC recordings arrive as anything: 8 kHz telephon
 from a scanner, 44.1 kHz stereo MP3 from a stream archive, AAC in an ``.m4a`` from a phone.
 This module is the single gate between such files and the rest of the toolkit:
 
-* :func:`load_audio` decodes with libsndfile (via ``soundfile``: WAV, FLAC, OGG, MP3) and
-  falls back to FFmpeg (via PyAV, else the ``ffmpeg`` program) for what libsndfile lacks
-  (M4A/AAC, ...). It mixes channels down and resamples with soxr (high quality).
+* :func:`iter_audio` decodes a file block by block with libsndfile (via ``soundfile``: WAV,
+  FLAC, OGG, MP3), falling back to FFmpeg (via PyAV, else the ``ffmpeg`` program) for what
+  libsndfile lacks (M4A/AAC, ...); it mixes channels down and resamples with soxr (high
+  quality). :func:`load_audio` is the same blocks joined, and live mode's file source reads
+  files through :func:`iter_audio` too, so ``live --file`` and ``transcribe`` hear the same
+  samples. Network streams go through :func:`decode_container`, the same PyAV decoding and
+  resampling, and every other live source through :class:`Resampler`.
 * Every way a file can be unusable - missing, a folder, not audio, truncated, corrupt,
   empty - is turned into an :class:`~atc_whisper.errors.AudioError` naming the file and
   what to do, so the CLI can print one ``Error:`` line.
@@ -22,7 +26,9 @@ import os
 import shutil
 import struct
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -31,7 +37,11 @@ import soxr
 from ..errors import AudioError
 from ..fsutil import atomic_path
 
-SAMPLE_RATE = 16_000  # Whisper's input rate, Hz
+#: Whisper's input rate, Hz: every sample array in the toolkit is mono float32 at this rate
+#: (the one definition; everything else imports it).
+SAMPLE_RATE = 16_000
+#: Frames read from a file per block by :func:`iter_audio` (about 1.5 s at 44.1 kHz).
+DECODE_BLOCK_FRAMES = 65_536
 PCM16_MAX = 32767
 
 #: Peak and RMS levels (dBFS) below which audio counts as silence. -60 dBFS is about the
@@ -91,48 +101,103 @@ def _wav_truncation(path: Path) -> tuple[int, int] | None:
     return None
 
 
-class _Truncated(Exception):
-    """The decoder delivered clearly less audio than the file's header announces."""
+class Resampler:
+    """Mono float32 blocks at ``from_rate`` resampled to ``to_rate`` one block at a time (soxr HQ).
 
-    def __init__(self, declared_s: float, decoded_s: float) -> None:
-        super().__init__(f"{declared_s:.2f} s declared, {decoded_s:.2f} s decodable")
-        self.declared_s, self.decoded_s = declared_s, decoded_s
+    The blocks joined are exactly what :func:`resample` gives for the whole signal (soxr's
+    stream and one-shot resamplers agree sample for sample), so a file read as a stream and
+    read whole give the same samples.
+    """
+
+    def __init__(self, from_rate: int, to_rate: int = SAMPLE_RATE) -> None:
+        self.from_rate, self.to_rate = int(from_rate), int(to_rate)
+        self._stream = (soxr.ResampleStream(self.from_rate, self.to_rate, 1, dtype="float32", quality="HQ")
+                        if self.from_rate != self.to_rate else None)
+
+    def __call__(self, block: np.ndarray, *, last: bool = False) -> np.ndarray:
+        """The resampled block (``last=True`` flushes what the filter still holds)."""
+        block = np.ascontiguousarray(block, dtype=np.float32).reshape(-1)
+        if self._stream is None:
+            return block
+        return np.asarray(self._stream.resample_chunk(block, last=last), dtype=np.float32)
 
 
-def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
-    with sf.SoundFile(str(path)) as handle:
+def decode_container(container: Any, sample_rate: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
+    """Decode the first audio stream of an open PyAV container to mono float32 blocks.
+
+    FFmpeg only decodes: frames keep their rate and layout (planar float), are mixed down
+    as :func:`to_mono` does and resampled by :class:`Resampler`, as libsndfile's are.
+
+    Raises:
+        AudioError: The container has no audio stream.
+    """
+    import av
+
+    stream = next((s for s in container.streams if s.type == "audio"), None)
+    if stream is None:
+        raise AudioError("it has no audio stream")
+    planar = av.AudioResampler(format="fltp")
+    resampler: Resampler | None = None
+
+    def convert(frames: list[Any]) -> Iterator[np.ndarray]:
+        nonlocal resampler
+        for frame in frames:
+            if resampler is None or frame.sample_rate != resampler.from_rate:
+                if resampler is not None:
+                    yield resampler(np.zeros(0, dtype=np.float32), last=True)
+                resampler = Resampler(frame.sample_rate, sample_rate)
+            yield resampler(to_mono(frame.to_ndarray().T))
+
+    for packet in container.demux(stream):
+        for frame in packet.decode():
+            yield from convert(planar.resample(frame))
+    yield from convert(planar.resample(None))
+    if resampler is not None:
+        yield resampler(np.zeros(0, dtype=np.float32), last=True)
+
+
+def _soundfile_blocks(path: Path) -> tuple[int, Iterator[np.ndarray]]:
+    """The sample rate and the (samples, channels) float32 blocks of ``path`` via libsndfile.
+
+    The first block is read before returning, so a file libsndfile cannot decode fails here.
+    An MP3 cut short still decodes up to the cut; its Xing/Info header (or, for CBR, the
+    bitrate) still tells the full length, so the shortfall is reported once decoding ends.
+    """
+    handle = sf.SoundFile(str(path))
+    try:
         declared, rate = int(handle.frames), int(handle.samplerate)
-        data = handle.read(dtype="float32", always_2d=True)
-    # An MP3 cut short still decodes up to the cut; its Xing/Info header (or, for CBR, the
-    # bitrate) still tells the full length. The margins keep VBR estimates from tripping it.
-    missing = declared - data.shape[0]
-    if rate > 0 and missing > 0.1 * declared and missing / rate > 0.5:
-        raise _Truncated(declared / rate, data.shape[0] / rate)
-    return data, rate
+        first = handle.read(DECODE_BLOCK_FRAMES, dtype="float32", always_2d=True)
+    except BaseException:
+        handle.close()
+        raise
+
+    def blocks() -> Iterator[np.ndarray]:
+        with handle:
+            decoded = len(first)
+            yield first
+            while len(block := handle.read(DECODE_BLOCK_FRAMES, dtype="float32", always_2d=True)):
+                decoded += len(block)
+                yield block
+        # The margins keep VBR length estimates from tripping it.
+        missing = declared - decoded
+        if rate > 0 and missing > 0.1 * declared and missing / rate > 0.5:
+            raise AudioError(
+                f"audio file {path} is truncated: its header announces {declared / rate:.2f} s but only "
+                f"{decoded / rate:.2f} s can be decoded; re-download or re-export it."
+            )
+
+    return rate, blocks()
 
 
-def _read_pyav(path: Path) -> tuple[np.ndarray, int]:
-    import av  # lazy: only files libsndfile cannot read need FFmpeg
+def _pyav_blocks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
+    import av
 
-    chunks: list[np.ndarray] = []
     with av.open(str(path)) as container:
-        if not container.streams.audio:
-            raise ValueError("no audio stream")
-        stream = container.streams.audio[0]
-        rate = int(stream.codec_context.sample_rate or stream.rate or 0)
-        # Planar float keeps the native rate and layout; soxr resamples later, better than swr.
-        resampler = av.AudioResampler(format="fltp")
-        for frame in container.decode(stream):
-            for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray())
-        for out in resampler.resample(None):
-            chunks.append(out.to_ndarray())
-    if not chunks:
-        return np.zeros((0, 1), dtype=np.float32), rate
-    return np.concatenate(chunks, axis=1).T.astype(np.float32, copy=False), rate
+        yield from decode_container(container, sample_rate)
 
 
-def _read_ffmpeg(path: Path, sample_rate: int) -> tuple[np.ndarray, int]:
+def _ffmpeg_blocks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
+    """The last resort without PyAV: the ``ffmpeg`` program mixes down and resamples itself."""
     exe = shutil.which("ffmpeg")
     if exe is None:
         raise AudioError(
@@ -142,32 +207,49 @@ def _read_ffmpeg(path: Path, sample_rate: int) -> tuple[np.ndarray, int]:
     proc = subprocess.run(cmd, capture_output=True, check=False)
     if proc.returncode != 0:
         raise ValueError(proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or "ffmpeg failed")
-    return np.frombuffer(proc.stdout, dtype=np.float32).reshape(-1, 1), sample_rate
+    yield np.frombuffer(proc.stdout, dtype=np.float32)
 
 
-def _decode(path: Path, sample_rate: int) -> tuple[np.ndarray, int]:
+def _mono_blocks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
+    """Decoded, mixed-down, resampled blocks of ``path``; the decoder is chosen before anything is yielded."""
     errors: list[str] = []
     try:
-        return _read_soundfile(path)
-    except _Truncated as cut:
-        raise AudioError(
-            f"audio file {path} is truncated: its header announces {cut.declared_s:.2f} s but only "
-            f"{cut.decoded_s:.2f} s can be decoded; re-download or re-export it."
-        ) from None
+        rate, native = _soundfile_blocks(path)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         errors.append(f"libsndfile: {exc}")
+    else:
+        resampler = Resampler(rate, sample_rate)
+        try:
+            for block in native:
+                yield resampler(to_mono(block))
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise AudioError(f"audio file {path} is corrupt: decoding failed part way ({exc}); "
+                             "re-download or re-export it.") from None
+        yield resampler(np.zeros(0, dtype=np.float32), last=True)
+        return
     try:
-        return _read_pyav(path)
+        import av  # noqa: F401  # lazy: only files libsndfile cannot read need FFmpeg
     except ImportError:
         try:
-            return _read_ffmpeg(path, sample_rate)
+            yield from _ffmpeg_blocks(path, sample_rate)
+            return
         except ValueError as exc:
             errors.append(f"ffmpeg: {exc}")
-    except Exception as exc:  # PyAV raises a zoo of FFmpeg error classes
-        errors.append(f"ffmpeg: {exc}")
+    else:
+        blocks = _pyav_blocks(path, sample_rate)
+        try:
+            head = next(blocks, None)  # a file FFmpeg cannot open or decode fails here
+        except Exception as exc:  # PyAV raises a zoo of FFmpeg error classes
+            errors.append(f"ffmpeg: {exc}")
+        else:
+            if head is not None:
+                yield head
+                yield from blocks
+                return
+            errors.append("ffmpeg: no audio decoded")
     with open(path, "rb") as handle:
-        head = handle.read(16)
-    if _looks_like_audio(head):
+        head_bytes = handle.read(16)
+    if _looks_like_audio(head_bytes):
         raise AudioError(
             f"audio file {path} is corrupt or truncated and cannot be decoded ({'; '.join(errors)}); "
             "re-download or re-export it."
@@ -192,6 +274,32 @@ def resample(audio: np.ndarray, from_rate: int, to_rate: int = SAMPLE_RATE) -> n
     return soxr.resample(audio, from_rate, to_rate, quality="HQ").astype(np.float32, copy=False)
 
 
+def iter_audio(path: str | os.PathLike[str], sample_rate: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
+    """Read an audio file block by block as mono float32 at ``sample_rate`` (see :func:`load_audio`).
+
+    The blocks joined are :func:`load_audio`'s samples exactly; live mode reads files this
+    way, without holding a long recording in memory.
+
+    Raises:
+        AudioError: As :func:`load_audio`; a file that is bad from its start fails before the
+            first block, one corrupt later on when decoding reaches it.
+    """
+    path = Path(path)
+    _check_path(path)
+    cut = _wav_truncation(path)
+    if cut is not None:
+        declared, present = cut
+        raise AudioError(
+            f"audio file {path} is truncated: its header declares {declared} bytes of audio but only "
+            f"{max(present, 0)} are there; re-download or re-export it."
+        )
+    for block in _mono_blocks(path, sample_rate):
+        if not np.all(np.isfinite(block)):
+            raise AudioError(f"audio file {path} contains invalid (NaN/inf) samples; re-export it as 16-bit PCM.")
+        if len(block):
+            yield block
+
+
 def load_audio(path: str | os.PathLike[str], sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Read an audio file as mono float32 at ``sample_rate``.
 
@@ -207,22 +315,10 @@ def load_audio(path: str | os.PathLike[str], sample_rate: int = SAMPLE_RATE) -> 
         AudioError: The file is missing, a folder, not audio, truncated, corrupt or holds
             no samples; the message names the file and what to do.
     """
-    path = Path(path)
-    _check_path(path)
-    cut = _wav_truncation(path)
-    if cut is not None:
-        declared, present = cut
-        raise AudioError(
-            f"audio file {path} is truncated: its header declares {declared} bytes of audio but only "
-            f"{max(present, 0)} are there; re-download or re-export it."
-        )
-    data, rate = _decode(path, sample_rate)
-    if data.size == 0 or rate <= 0:
+    blocks = list(iter_audio(path, sample_rate))
+    if not blocks:
         raise AudioError(f"audio file {path} holds no audio samples (empty recording); re-record or re-export it.")
-    mono = to_mono(data)
-    if not np.all(np.isfinite(mono)):
-        raise AudioError(f"audio file {path} contains invalid (NaN/inf) samples; re-export it as 16-bit PCM.")
-    return resample(mono, rate, sample_rate)
+    return np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
 
 
 def peak_dbfs(audio: np.ndarray) -> float:

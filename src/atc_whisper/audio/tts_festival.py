@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 
 from ..errors import TTSError
-from .io import SAMPLE_RATE, resample
-from .tts import TTSEngine, Voice, draw_words_per_s
+from .io import load_audio
+from .tts import TTSEngine, Voice, draw_words_per_s, to_peak
 
 INSTALL = "apt-get install festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
 #: English voices (name -> description). Festival lists other languages' voices too.
@@ -52,7 +51,6 @@ STRETCH_EXPONENT = 0.99
 STRETCH_SPREAD = 0.9
 STRETCH_RANGE = (0.45, 1.5)
 F0_MEAN_HZ = (90.0, 135.0)  # diphone voices only; their own mean is 105 Hz
-PEAK = 0.9
 
 
 def _exe(program: str = "text2wave") -> str:
@@ -135,7 +133,5 @@ class FestivalEngine(TTSEngine):
             if proc.returncode != 0 or not wav.is_file() or wav.stat().st_size <= 44:
                 raise TTSError(f"text2wave failed for voice {voice}: "
                                f"{proc.stderr.decode('utf-8', 'replace').strip() or 'no audio'}; check the Festival voice packages.")
-            audio, rate = sf.read(str(wav), dtype="float32", always_2d=False)
-        audio = resample(np.asarray(audio, dtype=np.float32).reshape(-1), int(rate), SAMPLE_RATE)
-        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-        return audio * np.float32(PEAK / peak) if peak > 0 else audio
+            audio = load_audio(wav)  # the one file decoder: mono, 16 kHz
+        return to_peak(audio)

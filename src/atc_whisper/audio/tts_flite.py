@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 
 from ..errors import TTSError
-from .io import SAMPLE_RATE, resample
-from .tts import TTSEngine, Voice, draw_words_per_s
+from .io import load_audio
+from .tts import TTSEngine, Voice, draw_words_per_s, to_peak
 
 INSTALL = "apt-get install flite"
 #: Voices that speak English words (name -> description); others flite lists are left out.
@@ -46,7 +45,6 @@ STRETCH_EXPONENT = 1.0
 STRETCH_SPREAD = 0.9
 STRETCH_RANGE = (0.45, 1.5)
 F0_SHIFT = (0.85, 1.2)
-PEAK = 0.9
 
 
 def _exe() -> str:
@@ -107,11 +105,5 @@ class FliteEngine(TTSEngine):
             if proc.returncode != 0 or not wav.is_file():
                 raise TTSError(f"flite failed for voice {voice}: {proc.stderr.decode('utf-8', 'replace').strip() or 'no audio'}; "
                                "check it with 'flite -lv'.")
-            audio, rate = sf.read(str(wav), dtype="float32", always_2d=False)
-        return _level(resample(np.asarray(audio, dtype=np.float32).reshape(-1), int(rate), SAMPLE_RATE))
-
-
-def _level(audio: np.ndarray) -> np.ndarray:
-    """One peak level for every clip (the voices' own levels differ by 10 dB)."""
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    return audio * np.float32(PEAK / peak) if peak > 0 else audio
+            audio = load_audio(wav)  # the one file decoder: mono, 16 kHz
+        return to_peak(audio)

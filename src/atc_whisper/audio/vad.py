@@ -2,7 +2,7 @@
 
 Live transcription cuts a continuous radio feed into transmissions before anything reaches
 Whisper; this module supplies the per-frame evidence the segmenter
-(:mod:`atc_whisper.live.segmenter`) turns into segments. Two detectors share one small
+(:mod:`atc_whisper.audio.segment`) turns into segments. Two detectors share one small
 interface (:class:`VoiceDetector`):
 
 * :class:`SileroVAD` - the Silero VAD v5 network, run with ``onnxruntime`` straight from the
@@ -23,8 +23,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..log import get_logger
+from .io import SAMPLE_RATE  # both detectors work at Whisper's rate
 
-SAMPLE_RATE = 16_000  # Hz; both detectors work at Whisper's rate
 FRAME_SAMPLES = 512  # 32 ms at 16 kHz: the window Silero v5 was trained on
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 _SILERO_CONTEXT = 64  # Silero v5 prepends the last 64 samples of the previous frame (16 kHz)

@@ -19,6 +19,8 @@ from ..log import setup_logging
 from ..workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: Where ``--preset`` is kept for :func:`app_from_options` (click's meta is shared by nested contexts).
+PRESET_KEY = "atc_whisper.preset"
 
 
 @dataclass
@@ -30,8 +32,36 @@ class App:
     debug: bool = False
 
 
+def _remember_preset(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value:
+        ctx.meta[PRESET_KEY] = value
+    return value
+
+
+#: Raw PCM sample formats a ``--stdin`` source reads (:class:`atc_whisper.live.sources.PcmSource`).
+PCM_FORMATS = ("s16le", "s32le", "f32le", "u8")
+
+
+def pcm_options(func: F) -> F:
+    """Add ``--rate``, ``--format`` and ``--channels``: the layout of raw PCM on standard input
+    (``live --stdin``, ``serve --stdin``)."""
+    func = click.option("--channels", type=click.IntRange(1, 32), default=1, show_default=True,
+                        help="With --stdin: interleaved channels (averaged to mono).")(func)
+    func = click.option("--format", "fmt", type=click.Choice(PCM_FORMATS), default="s16le", show_default=True,
+                        help="With --stdin: sample format.")(func)
+    # 16000 = SAMPLE_RATE, written out so that `--help` does not import the audio stack.
+    func = click.option("--rate", type=click.IntRange(4000, 384_000), default=16_000, show_default=True,
+                        help="With --stdin: sample rate of the PCM, Hz.")(func)
+    return func
+
+
 def settings_options(func: F) -> F:
-    """Add ``--config``, ``--workspace`` and ``--set`` to a command."""
+    """Add ``--config``, ``--workspace``, ``--preset`` and ``--set`` to a command."""
+    func = click.option(
+        "--preset", metavar="NAME", default=None, expose_value=False, callback=_remember_preset,
+        help="Apply a shipped settings preset over the workspace config, e.g. 'prototype' (the prototype's "
+             "10 samples, 1 epoch, batch 2).",
+    )(func)
     func = click.option(
         "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
         help="Override one setting, e.g. --set train.epochs=3 (repeatable).",
@@ -57,8 +87,9 @@ def app_from_options(
     """Resolve the workspace and settings, set up logging, and remember them for ``--profile``."""
     workspace = Workspace.at(workspace_dir)
     cleaned = {s: {k: v for k, v in d.items() if v is not None} for s, d in (options or {}).items()}
-    settings = load_settings(config_file, workspace.config_path, overrides, {s: d for s, d in cleaned.items() if d})
     ctx = click.get_current_context()
+    settings = load_settings(config_file, workspace.config_path, overrides, {s: d for s, d in cleaned.items() if d},
+                             preset=ctx.meta.get(PRESET_KEY))
     root = ctx.find_root()
     debug = bool(root.meta.get("atc_whisper.debug"))
     # Only an initialised workspace gets a log file: `transcribe x.wav` in any folder must not

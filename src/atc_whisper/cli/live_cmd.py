@@ -8,13 +8,11 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import LiveSourceError
-from .common import App, app_from_options, settings_options
+from .common import App, app_from_options, pcm_options, settings_options
 
 if TYPE_CHECKING:
     from ..live.runner import LiveSummary, Sink
     from ..live.sources import AudioSource
-
-_PCM_FORMATS = ("s16le", "s32le", "f32le", "u8")
 
 
 @click.group("live", invoke_without_command=True)
@@ -24,12 +22,7 @@ _PCM_FORMATS = ("s16le", "s32le", "f32le", "u8")
               help="Transcribe an audio file as if it were live.")
 @click.option("--realtime", is_flag=True, help="With --file: replay at real-time pace instead of as fast as possible.")
 @click.option("--stdin", "stdin", is_flag=True, help="Read raw PCM from standard input (e.g. piped from rtl_fm).")
-@click.option("--rate", type=click.IntRange(4000, 384_000), default=16_000, show_default=True,
-              help="With --stdin: sample rate of the PCM, Hz.")
-@click.option("--format", "fmt", type=click.Choice(_PCM_FORMATS), default="s16le", show_default=True,
-              help="With --stdin: sample format.")
-@click.option("--channels", type=click.IntRange(1, 32), default=1, show_default=True,
-              help="With --stdin: interleaved channels (averaged to mono).")
+@pcm_options
 @click.option("--url", default=None, help="Network stream (HTTP/Icecast MP3/AAC, e.g. a LiveATC feed).")
 @click.option("--model", default=None,
               help="Model: HF id, HF folder or CTranslate2 folder (default: the workspace's fine-tuned model, else model.name).")
@@ -44,13 +37,16 @@ _PCM_FORMATS = ("s16le", "s32le", "f32le", "u8")
 @click.option("--no-catalogue", is_flag=True, help="Do not store transcripts in the catalogue database.")
 @click.option("--duration", type=click.FloatRange(min=0.0, min_open=True), default=None,
               help="Stop after this many seconds of audio.")
+@click.option("--callsigns", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Known callsigns, one per line: used as a decoding prompt and to snap recognised callsigns "
+                   "to the nearest known one (default: decode.callsigns_file, relative to the workspace).")
 @settings_options
 @click.pass_context
 def live_command(ctx: click.Context, device: str | None, list_devices: bool, file: Path | None, realtime: bool, stdin: bool, rate: int,
                  fmt: str, channels: int, url: str | None, model: str | None, engine: str | None, vad: str | None,
                  threshold: float | None, jsonl: Path | None, save_audio: bool | None, no_catalogue: bool,
-                 duration: float | None, config_file: Path | None, workspace_dir: Path | None,
-                 overrides: tuple[str, ...]) -> None:
+                 duration: float | None, callsigns: Path | None, config_file: Path | None,
+                 workspace_dir: Path | None, overrides: tuple[str, ...]) -> None:
     """Transcribe live radio: microphone/receiver, audio file, raw PCM on stdin or a network stream.
 
     Audio is cut into transmissions by voice activity detection; each one is transcribed,
@@ -69,6 +65,7 @@ def live_command(ctx: click.Context, device: str | None, list_devices: bool, fil
         return
     from ..live import open_source
     from ..live.sources import list_input_devices
+    from ..transcribe.annotate import known_callsigns
 
     app = app_from_options(config_file, workspace_dir, overrides,
                            {"live": {"vad": vad, "threshold": threshold, "save_audio": save_audio}})
@@ -82,10 +79,11 @@ def live_command(ctx: click.Context, device: str | None, list_devices: bool, fil
         return
     if realtime and not file:
         raise click.UsageError("--realtime only applies to --file.")
+    known = known_callsigns(app.settings, app.workspace, callsigns)  # a bad list fails before the source opens
     source = open_source(app.settings, device=device, file=str(file) if file else None, realtime=realtime,
                          stdin=stdin, rate=rate, fmt=fmt, channels=channels, url=url)
     try:
-        summary, interrupted = _run(app, source, model, engine, jsonl, no_catalogue, duration)
+        summary, interrupted = _run(app, source, model, engine, jsonl, no_catalogue, duration, known)
     finally:
         source.close()
     del summary
@@ -96,7 +94,7 @@ def live_command(ctx: click.Context, device: str | None, list_devices: bool, fil
 
 
 def _run(app: App, source: AudioSource, model: str | None, engine_name: str | None, jsonl: Path | None,
-         no_catalogue: bool, duration: float | None) -> tuple[LiveSummary, bool]:
+         no_catalogue: bool, duration: float | None, known: list[str] | None) -> tuple[LiveSummary, bool]:
     """Load the engine, wire the sinks and run the session; the summary is printed even on error."""
     from ..live.outputs import AudioSink, CatalogueSink, JsonlSink
     from ..live.runner import LiveSession, live_decode_settings
@@ -116,7 +114,7 @@ def _run(app: App, source: AudioSource, model: str | None, engine_name: str | No
     if not no_catalogue:
         sinks.append(CatalogueSink(workspace.db_path, root=workspace.root))
     view.header(source.description, str(model_name), getattr(engine, "name", "?"), settings.live.vad)
-    session = LiveSession(source, engine, settings, sinks, max_audio_s=duration)
+    session = LiveSession(source, engine, settings, sinks, max_audio_s=duration, callsigns=known)
     try:
         summary = session.run()
     finally:

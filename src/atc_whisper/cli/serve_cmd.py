@@ -6,9 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import app_from_options, settings_options
-
-_PCM_FORMATS = ("s16le", "s32le", "f32le", "u8")
+from .common import app_from_options, pcm_options, settings_options
 
 
 @click.command("serve")
@@ -21,12 +19,7 @@ _PCM_FORMATS = ("s16le", "s32le", "f32le", "u8")
 @click.option("--realtime", is_flag=True, help="Replay --file sources at real-time pace.")
 @click.option("--device", "devices", multiple=True, metavar="NAME|INDEX", help="An input device to listen to (repeatable).")
 @click.option("--stdin", "stdin", is_flag=True, help="Listen to raw PCM on standard input.")
-@click.option("--rate", type=click.IntRange(4000, 384_000), default=16_000, show_default=True,
-              help="With --stdin: sample rate of the PCM, Hz.")
-@click.option("--format", "fmt", type=click.Choice(_PCM_FORMATS), default="s16le", show_default=True,
-              help="With --stdin: sample format.")
-@click.option("--channels", type=click.IntRange(1, 32), default=1, show_default=True,
-              help="With --stdin: interleaved channels (averaged to mono).")
+@pcm_options
 @click.option("--host", default=None,
               help="Address to listen on (default: serve.host, 127.0.0.1). Anything else is reachable from other "
                    "machines: it must be given here and prints a warning.")
@@ -42,11 +35,15 @@ _PCM_FORMATS = ("s16le", "s32le", "f32le", "u8")
               help="Save each transmission's audio for the page's play button and for corrections (serve.save_audio).")
 @click.option("--jsonl", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="JSON-lines file of the live transcripts (default: data/live/transcripts.jsonl in the workspace).")
+@click.option("--callsigns", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Known callsigns, one per line: the decoding prompt of every frequency and upload, and recognised "
+                   "callsigns are snapped to the nearest known one (default: decode.callsigns_file, relative to the "
+                   "workspace).")
 @settings_options
 def serve_command(sources: tuple[str, ...], urls: tuple[str, ...], files: tuple[Path, ...], realtime: bool,
                   devices: tuple[str, ...], stdin: bool, rate: int, fmt: str, channels: int, host: str | None,
                   port: int | None, token: str | None, model: str | None, engine: str | None,
-                  save_audio: bool | None, jsonl: Path | None, config_file: Path | None,
+                  save_audio: bool | None, jsonl: Path | None, callsigns: Path | None, config_file: Path | None,
                   workspace_dir: Path | None, overrides: tuple[str, ...]) -> None:
     """Serve the live web view and the HTTP API, listening to any number of frequencies.
 
@@ -70,7 +67,7 @@ def serve_command(sources: tuple[str, ...], urls: tuple[str, ...], files: tuple[
         raise click.UsageError("--realtime only applies to file sources (--file or --source NAME=file:PATH).")
     options = ServeOptions(host=host, port=port, allow_remote=host is not None, token=token or None, model=model,
                            engine=engine, specs=specs, realtime=realtime, rate=rate, fmt=fmt, channels=channels,
-                           jsonl=jsonl)
+                           jsonl=jsonl, callsigns=callsigns)
     summary = serve(app.settings, app.workspace, options, announce=lambda line: click.echo(line, err=line.startswith("Warning")))
     per = ", ".join(f"{name}: {n}" for name, n in summary["frequencies"].items())
     click.echo(f"Stopped. {summary['transmissions']} transmissions transcribed and stored" + (f" ({per})." if per else "."))

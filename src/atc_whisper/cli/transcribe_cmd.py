@@ -17,19 +17,19 @@ _FORMATS = ("text", "jsonl", "json", "srt")
 _ENGINES = ("auto", "ct2", "hf")
 #: Keep decoded audio between the input check and transcription up to this many samples
 #: (1 h at 16 kHz, ~230 MB); beyond it files are decoded again when their turn comes.
-_KEEP_SAMPLES = 3600 * 16_000
+_KEEP_SAMPLES = 3600 * 16_000  # SAMPLE_RATE, not imported here to keep `--help` light
 
 
 def _check_inputs(files: tuple[Path, ...]) -> tuple[dict[Path, Any], float]:
     """Decode and check every file before any model is loaded: fail fast, naming the file."""
-    from ..audio.io import check_speech, load_audio
+    from ..audio.io import SAMPLE_RATE, check_speech, load_audio
 
     kept: dict[Path, Any] = {}
     total_s, total_samples = 0.0, 0
     for path in files:
         audio = load_audio(path)
         check_speech(audio, path)
-        total_s += len(audio) / 16_000
+        total_s += len(audio) / SAMPLE_RATE
         total_samples += len(audio)
         if total_samples <= _KEEP_SAMPLES:
             kept[path] = audio
@@ -47,12 +47,6 @@ def _check_output(output: Path | None, fmt: str, n_files: int) -> None:
         raise ConfigError(f"--output {output} is a folder; give a file name, e.g. {output / 'transcript.txt'}.")
 
 
-def _load_callsigns(path: Path) -> list[str]:
-    from ..phraseology import load_callsigns
-
-    return list(load_callsigns(path))
-
-
 @click.command("transcribe")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-m", "--model", default=None,
@@ -66,7 +60,8 @@ def _load_callsigns(path: Path) -> list[str]:
               help="Write here instead of standard output (a folder for SRT with several files, and in batch mode).")
 @click.option("--callsigns", type=click.Path(path_type=Path), default=None,
               help="Known callsigns, one per line: used as a decoding prompt and to snap recognised "
-                   "callsigns to the nearest known one (default: decode.callsigns_file).")
+                   "callsigns to the nearest known one (default: decode.callsigns_file, relative to the "
+                   "workspace).")
 @click.option("--context", type=click.Choice(["none", "recording"]), default=None,
               help="recording: bias each file with its own recording's callsigns nearby: the <name>.info file "
                    "beside it (ATCO2 style), else the context stored when its corpus was imported "
@@ -107,26 +102,27 @@ def transcribe_command(inputs: tuple[Path, ...], model: str | None, engine: str 
                            {"model": {"device": device, "offline": offline},
                             "decode": {"engine": engine, "context": context}})
     settings = app.settings
+    from ..transcribe.annotate import known_callsigns
+    from ..transcribe.context import context_file_path
     from ..transcribe.inputs import is_batch_input
 
+    known = known_callsigns(settings, app.workspace, callsigns)
+    context_file = context_file_path(settings, app.workspace, context_file)
     batch = any(is_batch_input(p) for p in inputs) or catalogue is not None or ray_address is not None or force
     if batch:
-        _run_batch(app, inputs, output, fmt or "json", model, engine, _known_callsigns(app, callsigns),
+        _run_batch(app, inputs, output, fmt or "json", model, engine, known, context_file,
                    settings.batch.catalogue if catalogue is None else catalogue, ray_address, force)
         return
     fmt = fmt or "text"
     files = inputs
     _check_output(output, fmt, len(files))
-    known = _known_callsigns(app, callsigns)
-    if context_file is None and settings.decode.context_file:
-        context_file = app.workspace.root / Path(settings.decode.context_file).expanduser()
-    from ..transcribe.context import file_callsigns
+    from ..transcribe.context import file_callsigns, has_own_context
 
     per_file = file_callsigns(files, context=settings.decode.context, context_file=context_file, callsigns=known,
                               workspace=app.workspace)
     if settings.decode.context == "recording" and context_file is None:
         for path, found in per_file.items():
-            if not found.origin.startswith((".info", "catalogue")):
+            if not has_own_context(found):
                 click.echo(f"note: no recording context for {path} (no {path.name.split('.')[0]}.info beside it, "
                            "not in the catalogue); it is transcribed without its callsigns nearby.", err=True)
     audios, total_s = _check_inputs(files)
@@ -151,21 +147,9 @@ def transcribe_command(inputs: tuple[Path, ...], model: str | None, engine: str 
     )
 
 
-def _known_callsigns(app: App, callsigns: Path | None) -> list[str] | None:
-    """The callsign list of --callsigns, else of decode.callsigns_file (relative to the workspace)."""
-    known: list[str] | None = None
-    callsign_file = callsigns
-    if callsign_file is None and app.settings.decode.callsigns_file:
-        # A path in the config is relative to the workspace the config belongs to.
-        callsign_file = app.workspace.root / Path(app.settings.decode.callsigns_file).expanduser()
-    if callsign_file is not None:
-        known = _load_callsigns(callsign_file)
-    return known
-
-
 def _run_batch(app: App, inputs: tuple[Path, ...], output: Path | None, fmt: str, model: str | None,
-               engine: str | None, known: list[str] | None, catalogue: bool, ray_address: str | None,
-               force: bool) -> None:
+               engine: str | None, known: list[str] | None, context_file: Path | None, catalogue: bool,
+               ray_address: str | None, force: bool) -> None:
     """Batch mode: the library does the work; print its summary and exit 1 when a file failed."""
     from ..models.resolve import default_model_name
     from ..transcribe.batch import summary_lines, transcribe_batch
@@ -177,7 +161,8 @@ def _run_batch(app: App, inputs: tuple[Path, ...], output: Path | None, fmt: str
     summary = transcribe_batch(
         list(inputs), output, app.settings, app.workspace,
         model=model or default_model_name(app.settings.model.name, app.workspace), engine=engine, fmt=fmt,
-        callsigns=known, catalogue=catalogue, ray_address=ray_address, force=force,
+        callsigns=known, context_file=context_file, catalogue=catalogue,
+        ray_address=ray_address, force=force,
         progress=not ctx.find_root().meta.get("atc_whisper.quiet"),
     )
     for line in summary_lines(summary):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from ..errors import DataError
 from ..log import get_logger
 
 log = get_logger(__name__)
@@ -193,11 +194,12 @@ def migrate(conn: sqlite3.Connection, target: int = LATEST_VERSION) -> list[int]
 
     Raises:
         sqlite3.DatabaseError: a migration failed; the database stays at its previous version.
-        ValueError: the database is newer than this code knows.
+        DataError: the database is newer than this code knows.
     """
     current = schema_version(conn)
     if current > LATEST_VERSION:
-        raise ValueError(f"catalogue schema version {current} is newer than this toolkit's {LATEST_VERSION}")
+        raise DataError(f"catalogue schema version {current} is newer than this toolkit's {LATEST_VERSION}; "
+                        "upgrade atc-whisper to open it.")
     applied = []
     for version in range(current + 1, target + 1):
         conn.execute("BEGIN IMMEDIATE")

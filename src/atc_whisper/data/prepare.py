@@ -268,12 +268,7 @@ class VoicePlan:
 
 
 def _meaning(utterance: Any) -> dict[str, Any]:
-    commands = []
-    for c in getattr(utterance, "commands", ()) or ():
-        if hasattr(c, "as_dict"):
-            commands.append(c.as_dict())
-        else:
-            commands.append(dataclasses.asdict(c) if dataclasses.is_dataclass(c) and not isinstance(c, type) else str(c))
+    commands = [c.as_dict() for c in getattr(utterance, "commands", ()) or ()]
     return {"callsign": getattr(utterance, "callsign", None), "commands": commands}
 
 
@@ -488,7 +483,7 @@ class _Maker:
             self.channel = RadioChannel(settings.channel, workspace.noise_dir)
 
     def make(self, job: _Job) -> _Made:
-        from ..audio.io import load_audio, write_wav
+        from ..audio.io import duration_s, load_audio, write_wav
         from ..audio.tts import synthesize
 
         data = self.settings.data
@@ -505,7 +500,7 @@ class _Maker:
         except AtcWhisperError as exc:
             made.failed = f"synthesis failed with {job.voice}: {exc}"
             return made
-        duration = clean.size / 16_000
+        duration = duration_s(clean)
         if duration < data.min_duration_s or duration > data.max_duration_s:
             made.failed = (f"clean clip is {duration:.2f} s, outside data.min_duration_s..max_duration_s "
                            f"({data.min_duration_s:g}..{data.max_duration_s:g} s)")
@@ -517,7 +512,7 @@ class _Maker:
             made.clips.append(_Clip(job.clean_uid, clean_path, duration, sha256_file(clean_path)))
         for k, uid in job.variants:
             radio, channel_params = self.channel.apply(clean, np.random.default_rng([data.seed, job.index, k + 1]))
-            seconds = radio.size / 16_000
+            seconds = duration_s(radio)
             if seconds > data.max_duration_s:
                 made.skips.append((uid, f"radio variant is {seconds:.1f} s > data.max_duration_s"))
                 continue

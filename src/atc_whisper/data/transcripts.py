@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,10 +48,10 @@ def utc_iso(moment: datetime | float | int | str) -> str:
     if isinstance(moment, str):
         moment = parse_time(moment)
     elif isinstance(moment, (int, float)):
-        moment = datetime.fromtimestamp(float(moment), tz=timezone.utc)
+        moment = datetime.fromtimestamp(float(moment), tz=UTC)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    moment = moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -71,9 +71,9 @@ def parse_time(text: str, *, now: datetime | None = None, end_of_day: bool = Fal
     relative = _RELATIVE.match(value.lower())
     if relative:
         amount, unit = float(relative.group(1)), relative.group(2)
-        return (now or datetime.now(timezone.utc)) - timedelta(seconds=amount * _UNIT_S[unit])
+        return (now or datetime.now(UTC)) - timedelta(seconds=amount * _UNIT_S[unit])
     if re.fullmatch(r"\d{9,}(\.\d+)?", value):
-        return datetime.fromtimestamp(float(value), tz=timezone.utc)
+        return datetime.fromtimestamp(float(value), tz=UTC)
     try:
         moment = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError:
@@ -82,7 +82,7 @@ def parse_time(text: str, *, now: datetime | None = None, end_of_day: bool = Fal
             "Unix seconds, or an age such as 90m, 2h or 3d."
         ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     if end_of_day and _DATE_ONLY.match(value):
         moment += timedelta(days=1, milliseconds=-1)
     return moment

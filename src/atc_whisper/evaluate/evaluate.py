@@ -28,6 +28,8 @@ from typing import Any
 from ..config import Settings
 from ..errors import DataError, ModelError
 from ..log import get_logger
+from ..transcribe.annotate import callsigns_file as find_callsigns_file
+from ..transcribe.annotate import load_callsign_list
 from ..workspace import Workspace
 from . import metrics
 
@@ -103,53 +105,28 @@ def select_samples(workspace: Workspace, selection: Selection) -> list[Any]:
     return samples
 
 
-def _is_model_folder(path: Path) -> bool:
-    return path.is_dir() and ((path / "config.json").exists() or (path / "model.bin").exists())
-
-
 def check_model(workspace: Workspace, model: str | Path, *, fine_tuned_default: bool = False) -> str | Path:
     """Check that ``model`` can be found, without loading it; return what to pass to the engine.
 
-    Raises:
-        ModelError: the fine-tuned model folder is missing, or ``model`` is a path that does
-            not exist (the message says to train or to pass --model).
-    """
-    path = Path(model).expanduser()
-    if fine_tuned_default:
-        if not _is_model_folder(path):
-            raise ModelError(
-                f"no fine-tuned model in {path}; run `atc-whisper train` first, or pass --model "
-                "with a model folder or Hugging Face id to evaluate."
-            )
-        return path
-    looks_like_path = isinstance(model, Path) or str(model).startswith((".", "/", "~")) or path.exists()
-    if looks_like_path:
-        if not path.exists():
-            raise ModelError(f"model folder {path} does not exist; pass an existing folder or a Hugging Face id.")
-        if not _is_model_folder(path):
-            raise ModelError(
-                f"{path} is not a model folder (no config.json or model.bin); pass a Hugging Face "
-                "Whisper folder, a CTranslate2 Whisper folder or a Hugging Face id."
-            )
-        return path
-    return str(model)
-
-
-def load_callsign_list(path: str | Path) -> list[str]:
-    """Known callsigns from ``path`` (one per line), via the phraseology loader.
+    Args:
+        workspace: The workspace (its fine-tuned model folder is the default).
+        model: A model folder, Hugging Face id or alias.
+        fine_tuned_default: ``model`` is the workspace's fine-tuned folder, not a user's choice.
 
     Raises:
-        DataError: the file is missing or lists no callsign.
+        ModelError: the fine-tuned model folder is missing (the message says to train or to
+            pass --model), or ``model`` is a missing folder or not a Whisper model
+            (:func:`~atc_whisper.models.resolve.locate_model`).
     """
-    from ..phraseology import load_callsigns
+    from ..models.resolve import is_ct2_whisper_dir, is_hf_whisper_dir, locate_model
 
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(f"callsigns file {path} does not exist; give a text file with one callsign per line.")
-    known = list(load_callsigns(path))
-    if not known:
-        raise DataError(f"callsigns file {path} lists no callsigns; put one callsign per line.")
-    return known
+    folder = Path(model).expanduser()
+    if fine_tuned_default and not (is_hf_whisper_dir(folder) or is_ct2_whisper_dir(folder)):
+        raise ModelError(
+            f"no fine-tuned model in {model}; run `atc-whisper train` first, or pass --model "
+            "with a model folder or Hugging Face id to evaluate."
+        )
+    return locate_model(model)
 
 
 def recording_callsigns(workspace: Workspace, samples: Sequence[Any], *,
@@ -466,9 +443,8 @@ def _run_model(
     from tqdm.auto import tqdm
 
     from ..audio.io import load_audio
-    from ..phraseology import snap_callsign
+    from ..transcribe.annotate import Annotation, annotate, callsign_prompt
     from ..transcribe.engines import load_engine
-    from ..transcribe.files import callsign_prompt
 
     started = time.perf_counter()
     eng = load_engine(model, settings, workspace, engine=engine)
@@ -505,12 +481,13 @@ def _run_model(
                 scorer = scorers[first + k]
                 score = scorer.score(transcription)
                 if biased_one is not None:
+                    # The one parse-and-snap step of `transcribe --callsigns`: what a user would get.
                     names = list(lists[k] or ())
-                    text = snap_callsign(biased_one.text, names)[0] if names else biased_one.text
-                    hyp_norm, alignment = scorer.words(text)
-                    score.hypothesis_biased = text
+                    facts = annotate(biased_one.text, names) if names else Annotation(biased_one.text)
+                    hyp_norm, alignment = scorer.words(facts.text)
+                    score.hypothesis_biased = facts.text
                     score.alignment_biased = alignment
-                    score.atc_biased = scorer.atc(hyp_norm)
+                    score.atc_biased = scorer.atc(hyp_norm, facts.parsed)
                 scores.append(score)
             bar.update(len(batch))
     finally:
@@ -800,7 +777,8 @@ def run_evaluation(
         source: Only samples of this source (e.g. an imported corpus).
         max_samples: At most this many samples; default ``evaluate.max_samples`` (0: all).
         callsigns_file: Known callsigns, one per line: also measure callsign biasing; default
-            ``decode.callsigns_file`` (empty: not measured).
+            ``decode.callsigns_file``, relative to the workspace (empty: not measured); the rule
+            of :func:`~atc_whisper.transcribe.annotate.callsigns_file`.
         context: "recording": bias each sample with its own recording's callsigns nearby (the
             ATCO2 ``.info`` contexts stored at import; a callsigns file is added to every list),
             and report callsign accuracy with and without; "none": off. Default ``decode.context``.
@@ -829,7 +807,7 @@ def run_evaluation(
     if settings.evaluate.compare_base if compare_base is None else compare_base:
         models.append((BASE, check_model(workspace, base if base is not None else settings.model.name)))
     models.append((FINE_TUNED, tuned))
-    callsigns_path = callsigns_file if callsigns_file is not None else (settings.decode.callsigns_file or None)
+    callsigns_path = find_callsigns_file(settings, workspace, callsigns_file)
     known = load_callsign_list(callsigns_path) if callsigns_path else None
     from ..transcribe.context import CONTEXTS
 

@@ -34,6 +34,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..errors import ConfigError, DataError
+
 Normalize = bool | Literal["raw"] | Callable[[str], str]
 
 HIT, SUB, DEL, INS = "hit", "sub", "del", "ins"
@@ -178,7 +180,7 @@ def words(text: str) -> list[str]:
 
 def _check_lengths(refs: Sequence[str], hyps: Sequence[str]) -> None:
     if len(refs) != len(hyps):
-        raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses; they must pair up one to one.")
+        raise DataError(f"{len(refs)} references but {len(hyps)} hypotheses; they must pair up one to one.")
 
 
 def align_corpus(refs: Sequence[str], hyps: Sequence[str], *, normalize: Normalize = True) -> list[Alignment]:
@@ -445,12 +447,12 @@ def coverage_curve(
     """
     n = len(confidences)
     if not (len(errors) == len(n_ref_words) == len(callsign_correct) == n):
-        raise ValueError("confidences, errors, n_ref_words and callsign_correct must have the same length.")
+        raise DataError("confidences, errors, n_ref_words and callsign_correct must have the same length.")
     order = sorted(range(n), key=lambda k: -confidences[k])
     curve = []
     for share in shares:
         if not 0.0 < share <= 1.0:
-            raise ValueError(f"coverage share {share} must be in (0, 1].")
+            raise ConfigError(f"coverage share {share} must be in (0, 1]; fix evaluate.coverage_shares.")
         if n == 0:
             continue
         kept = order[: max(1, math.ceil(share * n - 1e-9))]

@@ -3,7 +3,7 @@
 The pieces, each usable alone:
 
 * :mod:`.sources` - sound card, file, raw PCM pipe, network stream, all as numbered chunks;
-* :mod:`.segmenter` - streaming VAD segmentation into :class:`Transmission` objects;
+* :mod:`atc_whisper.audio.segment` - VAD segmentation into :class:`Transmission` objects (shared with file transcription);
 * :mod:`.runner` - the threaded loop (:class:`LiveSession`) with a never-dropping lag queue;
 * :mod:`.outputs` and :mod:`.view` - JSON lines, catalogue, saved audio, console.
 
@@ -12,10 +12,11 @@ The pieces, each usable alone:
 
 from __future__ import annotations
 
+from ..audio.io import SAMPLE_RATE
+from ..audio.segment import Segmenter, Transmission
 from ..config import Settings
 from ..errors import LiveSourceError
 from .runner import LagQueue, LiveRecord, LiveSession, LiveSummary
-from .segmenter import Segmenter, Transmission
 from .sources import (
     AudioSource,
     Chunk,
@@ -34,7 +35,7 @@ def open_source(
     file: str | None = None,
     realtime: bool = False,
     stdin: bool = False,
-    rate: int = 16_000,
+    rate: int = SAMPLE_RATE,
     fmt: str = "s16le",
     channels: int = 1,
     url: str | None = None,

@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import IO
 
+from ..audio.segment import Transmission
 from ..errors import DataError
 from ..log import get_logger
 from .runner import LiveRecord
-from .segmenter import Transmission
 
 log = get_logger(__name__)
 

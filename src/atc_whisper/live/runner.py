@@ -29,11 +29,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..audio.io import SAMPLE_RATE
+from ..audio.segment import Segmenter, Transmission
 from ..config import Settings
 from ..errors import AtcWhisperError
 from ..log import get_logger
 from ..phraseology.conversation import Conversation
-from .segmenter import Segmenter, Transmission
+from ..transcribe.annotate import Annotation, annotate
 from .sources import AudioSource
 
 log = get_logger(__name__)
@@ -76,6 +78,7 @@ class LiveRecord:
         end_reason: silence, max_length, flush or break (see :class:`Transmission`).
         source: Description of the source.
         audio_path: Saved WAV (with ``--save-audio``), else None.
+        snapped_from: The callsign as heard, when it was snapped to a known one.
         role: Speaker role read from the words: controller, pilot or unknown.
         role_score: Confidence in the role, 0.5-1.
         exchange: Id of the exchange (one callsign's instruction and replies), or None.
@@ -105,6 +108,7 @@ class LiveRecord:
     end_reason: str
     source: str
     audio_path: str | None = None
+    snapped_from: str | None = None
     role: str = "unknown"
     role_score: float = 0.5
     exchange: int | None = None
@@ -259,42 +263,6 @@ def _iso(wall: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(wall)) + f".{int(wall % 1 * 1000):03d}Z"
 
 
-def _parser() -> Callable[[str], tuple[str | None, list[dict[str, Any]]]]:
-    """parse_atc from the phraseology package, reduced to (callsign, commands as dicts)."""
-    try:
-        from ..phraseology import normalize_atc, parse_atc
-    except ImportError:  # pragma: no cover - the phraseology package ships with atc_whisper
-        log.warning("the phraseology parser is unavailable; callsigns and commands are not extracted.")
-        return lambda text: (None, [])
-
-    def parse(text: str) -> tuple[str | None, list[dict[str, Any]]]:
-        if not text.strip():
-            return None, []
-        try:
-            parsed = parse_atc(normalize_atc(text))
-        except Exception as exc:  # a parser bug must not stop a live session
-            log.debug("parse_atc failed on %r: %s", text, exc)
-            return None, []
-        commands = [_command_dict(c) for c in parsed.commands]
-        return parsed.callsign, commands
-
-    return parse
-
-
-def _command_dict(command: Any) -> dict[str, Any]:
-    if hasattr(command, "__dataclass_fields__"):
-        return {k: _plain(getattr(command, k)) for k in command.__dataclass_fields__}
-    return {"command": str(command)}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return str(value)
-
-
 class LiveSession:
     """One live run: a source, a segmenter, an engine and sinks, wired on threads.
 
@@ -306,12 +274,15 @@ class LiveSession:
         segmenter: Override the segmenter (default: from ``settings.live`` and its VAD).
         max_audio_s: Stop after this much stream audio (None: until the source ends).
         clock: Wall clock (Unix seconds).
+        callsigns: Known callsigns: the decoding prompt, and recognised callsigns are snapped
+            to them (:func:`atc_whisper.transcribe.annotate.annotate`, as file transcription does).
     """
 
     def __init__(self, source: AudioSource, engine: Recogniser, settings: Settings, sinks: Sequence[Sink] = (),
                  *, segmenter: Segmenter | None = None, max_audio_s: float | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, callsigns: Sequence[str] | None = None) -> None:
         from ..audio.vad import load_vad
+        from ..transcribe.annotate import callsign_prompt
 
         self.source = source
         self.engine = engine
@@ -321,13 +292,14 @@ class LiveSession:
         self.conversation = Conversation.from_settings(settings)
         self.max_audio_s = max_audio_s
         self.clock = clock
+        self.callsigns = list(callsigns) if callsigns else None
+        self._prompt = callsign_prompt(self.callsigns) if self.callsigns else None
         self.queue = LagQueue(settings.live.queue_size)
         self.summary = LiveSummary()
         self._seg_lock = threading.Lock()
         self._capture_done = threading.Event()
         self._abandon_capture = False
         self._errors: list[BaseException] = []
-        self._parse = _parser()
         self._last_lag_report = 0.0
         self._abort = threading.Event()
         self._signals = 0
@@ -366,7 +338,7 @@ class LiveSession:
 
     # -- threads ------------------------------------------------------------------------------
     def _capture(self) -> None:
-        limit = None if self.max_audio_s is None else int(self.max_audio_s * 16_000)
+        limit = None if self.max_audio_s is None else int(self.max_audio_s * SAMPLE_RATE)
         try:
             for chunk in self.source.chunks():
                 with self._seg_lock:
@@ -427,7 +399,7 @@ class LiveSession:
             return
         if self._early is not None:  # superseded before it was used: speech resumed
             self._waste(self._early[1])
-        self._early = (t.key, self.engine.transcribe(t.audio))
+        self._early = (t.key, self.engine.transcribe(t.audio, prompt=self._prompt))
 
     def _waste(self, result: Any) -> None:
         self.summary.speculative_wasted += 1
@@ -442,19 +414,19 @@ class LiveSession:
         else:
             if early is not None:
                 self._waste(early[1])
-            result = self.engine.transcribe(t.audio)
+            result = self.engine.transcribe(t.audio, prompt=self._prompt)
         ready = self.clock()
-        callsign, commands = self._parse(result.text)
-        turn = self._converse(result.text, t)
+        facts = annotate(result.text, self.callsigns)
+        turn = self._converse(facts, t)
         record = LiveRecord(
             index=t.index, started_at=_iso(t.wall_start), wall_start=t.wall_start,
-            stream_start_s=t.start_s, stream_end_s=t.end_s, duration_s=t.duration_s, text=result.text,
+            stream_start_s=t.start_s, stream_end_s=t.end_s, duration_s=t.duration_s, text=facts.text,
             avg_logprob=float(result.avg_logprob), no_speech_prob=float(result.no_speech_prob),
             compression_ratio=float(result.compression_ratio), low_confidence=bool(result.low_confidence),
-            reasons=list(getattr(result, "reasons", []) or []), callsign=callsign, commands=commands,
+            reasons=list(getattr(result, "reasons", []) or []), callsign=facts.callsign, commands=facts.commands,
             latency_s=max(0.0, ready - t.end_captured_wall), decode_s=float(result.latency_s),
             wait_s=max(0.0, began - t.closed_wall), behind=self.queue.behind, end_reason=t.reason,
-            source=self.source.description, **turn,
+            source=self.source.description, snapped_from=facts.snapped_from, **turn,
         )
         s = self.summary
         s.transmissions += 1
@@ -467,12 +439,14 @@ class LiveSession:
         for sink in self.sinks:
             sink.write(record, t)
 
-    def _converse(self, text: str, t: Transmission) -> dict[str, Any]:
-        """Role, exchange and readback check of the transmission (phraseology.conversation)."""
+    def _converse(self, facts: Annotation, t: Transmission) -> dict[str, Any]:
+        """Role, exchange and readback check of the transmission (phraseology.conversation), on
+        the annotate step's text and parse: a callsign snapped to the known list joins its exchange."""
         try:
-            entry = self.conversation.add(text, start_s=t.start_s, end_s=t.end_s, index=t.index)
+            entry = self.conversation.add(facts.text, start_s=t.start_s, end_s=t.end_s, index=t.index,
+                                          parsed=facts.parsed)
         except Exception as exc:  # a bug here must not stop a live session; the transcript still goes out
-            log.warning("conversation tracking failed on %r: %s", text, exc)
+            log.warning("conversation tracking failed on %r: %s", facts.text, exc)
             return {}
         self.summary.readbacks += int(entry.readback is not None)
         self.summary.readback_mismatches += int(entry.readback_mismatch)
@@ -525,7 +499,7 @@ class LiveSession:
             self._waste(self._early[1])
             self._early = None
         s.unanswered = len(self.conversation.finish())
-        s.audio_s = self.source.position / 16_000
+        s.audio_s = self.source.position / SAMPLE_RATE
         s.ignored_bursts = self.segmenter.ignored_bursts
         s.breaks = self.source.breaks
         s.wall_s = time.monotonic() - started

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
+from ..audio.io import SAMPLE_RATE
 
 
 @dataclass

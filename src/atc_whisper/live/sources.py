@@ -7,11 +7,15 @@ fix) in :meth:`AudioSource.open`, before any model is loaded; :meth:`AudioSource
 be called from another thread (the Ctrl-C handler) and ends the chunk stream promptly.
 
 * :class:`DeviceSource` - a PortAudio input device through ``sounddevice``.
-* :class:`FileSource` - any file FFmpeg decodes, streamed through PyAV; ``realtime=True``
-  paces it at wall-clock speed, as if it were a receiver.
+* :class:`FileSource` - any audio file, decoded block by block by the same decoder as file
+  transcription (:func:`atc_whisper.audio.io.iter_audio`), so both hear the same samples;
+  ``realtime=True`` paces it at wall-clock speed, as if it were a receiver.
 * :class:`PcmSource` - raw PCM (s16le, s32le, f32le, u8) from a pipe, e.g. ``rtl_fm``.
-* :class:`StreamSource` - an HTTP/Icecast MP3/AAC stream (LiveATC style) through PyAV,
-  reconnecting with exponential backoff when it drops or stalls.
+* :class:`StreamSource` - an HTTP/Icecast MP3/AAC stream (LiveATC style) through PyAV
+  (:func:`atc_whisper.audio.io.decode_container`), reconnecting with exponential backoff when
+  it drops or stalls.
+
+Every resampling is soxr's, through :class:`atc_whisper.audio.io.Resampler`.
 """
 
 from __future__ import annotations
@@ -19,16 +23,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..errors import LiveSourceError
+from ..audio.io import SAMPLE_RATE, Resampler, decode_container, iter_audio
+from ..audio.segment import Chunk
+from ..errors import AudioError, LiveSourceError
 from ..log import get_logger
 
-SAMPLE_RATE = 16_000  # Hz, what the VAD and Whisper take
 CHUNK_SAMPLES = 512  # 32 ms: one Silero frame, so a chunk is scored as soon as it arrives
 _PROVE_SAMPLES = SAMPLE_RATE // 2  # a new stream must decode 0.5 s of audio before it is trusted
 PCM_FORMATS: dict[str, tuple[str, float, float]] = {
@@ -40,24 +44,6 @@ PCM_FORMATS: dict[str, tuple[str, float, float]] = {
 }
 
 log = get_logger(__name__)
-
-
-@dataclass
-class Chunk:
-    """A block of audio from a source.
-
-    Attributes:
-        audio: float32 mono samples at 16 kHz.
-        start_sample: Stream position of the first sample (samples received so far).
-        captured_wall: Wall-clock time (Unix seconds) at which the last sample was received.
-        discontinuity: The stream broke before this chunk (a network stream reconnected);
-            ``audio`` may be empty for a chunk that only signals the break.
-    """
-
-    audio: np.ndarray
-    start_sample: int
-    captured_wall: float
-    discontinuity: bool = False
 
 
 class _Break:
@@ -131,13 +117,13 @@ class AudioSource:
                 continue
             pending.append(np.asarray(block, dtype=np.float32).reshape(-1))
             buffered += len(pending[-1])
-            while buffered >= self.chunk_samples:
+            while buffered >= self.chunk_samples and not self.stopped:
                 yield self._chunk(take(self.chunk_samples), broke)
                 broke = False
-            if self.stopped:
+            if self.stopped:  # promptly, even inside a long decoded block
                 break
-        if buffered:
-            yield self._chunk(take(buffered), broke)
+        if buffered:  # after a stop, what was decoded ahead of the last chunk is not delivered
+            yield self._chunk(take(min(buffered, self.chunk_samples)), broke)
 
     def _chunk(self, audio: np.ndarray, discontinuity: bool) -> Chunk:
         self._pace(self.position + len(audio))
@@ -164,25 +150,19 @@ def _import_av() -> Any:
     return av
 
 
-def _decode(container: Any, av: Any) -> Iterator[np.ndarray]:
-    """Decode the first audio stream of an open container to float32 mono 16 kHz blocks."""
-    stream = next((s for s in container.streams if s.type == "audio"), None)
-    if stream is None:
-        raise LiveSourceError("it has no audio stream")
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-    for packet in container.demux(stream):
-        for frame in packet.decode():
-            for out in resampler.resample(frame):
-                yield out.to_ndarray().reshape(-1)
-    for out in resampler.resample(None):
-        yield out.to_ndarray().reshape(-1)
+def _decode(container: Any) -> Iterator[np.ndarray]:
+    """The container's audio as float32 mono 16 kHz blocks (:func:`decode_container`)."""
+    try:
+        yield from decode_container(container)
+    except AudioError as exc:
+        raise LiveSourceError(str(exc)) from None
 
 
 class FileSource(AudioSource):
     """An audio file, decoded incrementally; paced at real time when ``realtime`` is true.
 
     Args:
-        path: Any file FFmpeg decodes (wav, flac, mp3, ogg, m4a ...).
+        path: Any file :func:`~atc_whisper.audio.io.load_audio` reads (wav, flac, mp3, ogg, m4a ...).
         realtime: Deliver samples no faster than they would be spoken (a replayed
             recording behaves like a receiver); otherwise as fast as decoding allows.
     """
@@ -192,23 +172,23 @@ class FileSource(AudioSource):
         self.path = Path(path)
         self.realtime = realtime
         self._t0: float | None = None
-        self._container: Any = None
+        self._blocks_iter: Iterator[np.ndarray] | None = None
 
     def open(self) -> None:
+        """Start decoding: a missing, unreadable or undecodable file fails here, naming it."""
         if not self.path.exists():
             raise LiveSourceError(f"audio file {self.path} does not exist; check the path.")
         if self.path.is_dir():
             raise LiveSourceError(f"{self.path} is a folder; give an audio file.")
-        av = _import_av()
+        blocks = iter_audio(self.path)
         try:
-            self._container = av.open(str(self.path))
-        except av.error.FFmpegError as exc:
-            raise LiveSourceError(f"cannot decode {self.path}: {exc}; is it an audio file?") from None
+            first = next(blocks, None)
+        except AudioError as exc:
+            raise LiveSourceError(str(exc)) from None
+        self._blocks_iter = _chain([] if first is None else [first], blocks)
 
     def close(self) -> None:
-        if self._container is not None:
-            self._container.close()
-            self._container = None
+        self._blocks_iter = None
 
     def _pace(self, end_sample: int) -> None:
         if not self.realtime:
@@ -220,15 +200,13 @@ class FileSource(AudioSource):
             self._stop.wait(wait)
 
     def _blocks(self) -> Iterator[np.ndarray | _Break]:
-        if self._container is None:
+        if self._blocks_iter is None:
             self.open()
-        av = _import_av()
+        assert self._blocks_iter is not None
         try:
-            yield from _decode(self._container, av)
-        except LiveSourceError as exc:
-            raise LiveSourceError(f"cannot use {self.path}: {exc}.") from None
-        except av.error.FFmpegError as exc:
-            raise LiveSourceError(f"decoding {self.path} failed at {self.position / SAMPLE_RATE:.1f} s: {exc}.") from None
+            yield from self._blocks_iter
+        except AudioError as exc:
+            raise LiveSourceError(f"decoding {self.path} failed at {self.position / SAMPLE_RATE:.1f} s: {exc}") from None
 
 
 class PcmSource(AudioSource):
@@ -261,14 +239,12 @@ class PcmSource(AudioSource):
     def _blocks(self) -> Iterator[np.ndarray | _Break]:
         import sys
 
-        import soxr
-
         stream = self.stream if self.stream is not None else sys.stdin.buffer
         dtype, offset, scale = PCM_FORMATS[self.fmt]
         frame_bytes = np.dtype(dtype).itemsize * self.channels
         # Read about 32 ms at a time: small enough to keep latency low, large enough to be cheap.
         want = max(frame_bytes, int(self.rate * 0.032) * frame_bytes)
-        resampler = soxr.ResampleStream(self.rate, SAMPLE_RATE, 1, dtype="float32") if self.rate != SAMPLE_RATE else None
+        resample = Resampler(self.rate)
         rest = b""
         read = getattr(stream, "read1", stream.read)
         while not self.stopped:
@@ -282,9 +258,8 @@ class PcmSource(AudioSource):
                 continue
             raw = np.frombuffer(data[:usable], dtype=dtype).astype(np.float32)
             audio = ((raw - offset) / scale).reshape(-1, self.channels).mean(axis=1, dtype=np.float32)
-            yield resampler.resample_chunk(audio) if resampler is not None else audio
-        if resampler is not None:
-            yield resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+            yield resample(audio)
+        yield resample(np.zeros(0, dtype=np.float32), last=True)
 
 
 class StreamSource(AudioSource):
@@ -328,7 +303,7 @@ class StreamSource(AudioSource):
         )
         first: list[np.ndarray] = []
         try:
-            blocks = _decode(container, av)
+            blocks = _decode(container)
             # Decode a little before trusting the stream: FFmpeg's probe can take a web page
             # for AMR or MP3, and only the decoder then notices it is not audio.
             for block in blocks:
@@ -557,11 +532,9 @@ class DeviceSource(AudioSource):
     def _blocks(self) -> Iterator[np.ndarray | _Break]:
         import queue
 
-        import soxr
-
         if self._stream is None:
             self.open()
-        resampler = soxr.ResampleStream(self._rate, SAMPLE_RATE, 1, dtype="float32") if self._rate != SAMPLE_RATE else None
+        resample = Resampler(self._rate)
         while not self.stopped:
             try:
                 block = self._queue.get(timeout=0.1)
@@ -569,4 +542,4 @@ class DeviceSource(AudioSource):
                 if self._stream is not None and not getattr(self._stream, "active", True):
                     break  # the device went away or the stream finished
                 continue
-            yield resampler.resample_chunk(block) if resampler is not None else block
+            yield resample(block)

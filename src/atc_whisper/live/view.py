@@ -21,9 +21,9 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from ..audio.segment import Transmission
 from ..phraseology.readback import describe_differences
 from .runner import LiveRecord, LiveSummary
-from .segmenter import Transmission
 
 
 def _commands(commands: list[dict[str, Any]]) -> str:

@@ -21,16 +21,44 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
-def resolve_device(device: str = "cpu") -> str:
-    """``auto`` -> ``cuda`` when a GPU is present, else ``cpu``; other values checked and returned."""
+#: Runtimes whose GPU visibility :func:`resolve_device` can check.
+RUNTIMES = ("torch", "ctranslate2")
+
+
+def _cuda_devices(runtime: str) -> int:
+    if runtime == "ctranslate2":
+        import ctranslate2
+
+        return int(ctranslate2.get_cuda_device_count())
     import torch
 
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelError(f"device '{device}' was requested but no CUDA GPU is available; use --device cpu.")
-    if device != "cpu" and not device.startswith("cuda"):
+    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+
+
+def resolve_device(device: str = "cpu", *, runtime: str = "torch") -> str:
+    """The one device rule: ``auto`` -> ``cuda`` when ``runtime`` sees a GPU, else ``cpu``.
+
+    Args:
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (``model.device``, ``--device``).
+        runtime: Who will run the model: ``torch`` (training, the Hugging Face engine) or
+            ``ctranslate2`` (the CTranslate2 engine); each sees GPUs through its own build.
+
+    Returns:
+        ``cpu`` or the CUDA device.
+
+    Raises:
+        ModelError: A CUDA device was asked for but the runtime sees none, or the name is unknown.
+    """
+    if device != "auto" and device != "cpu" and not device.startswith("cuda"):
         raise ModelError(f"unknown device '{device}'; use auto, cpu or cuda.")
+    if device == "cpu":
+        return device
+    label = "CTranslate2" if runtime == "ctranslate2" else "PyTorch"
+    has_gpu = _cuda_devices(runtime) > 0
+    if device == "auto":
+        return "cuda" if has_gpu else "cpu"
+    if not has_gpu:
+        raise ModelError(f"device '{device}' was requested but {label} sees no CUDA GPU; use --device cpu (or auto).")
     return device
 
 

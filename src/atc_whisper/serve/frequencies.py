@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..audio.io import SAMPLE_RATE
 from ..config import Settings
 from ..errors import AtcWhisperError, LiveSourceError
 from ..log import get_logger
@@ -206,7 +207,7 @@ class Frequencies:
     """
 
     def __init__(self, specs: Sequence[FrequencySpec], settings: Settings, workspace: Workspace, hub: Hub, *,
-                 realtime: bool = False, rate: int = 16_000, fmt: str = "s16le", channels: int = 1,
+                 realtime: bool = False, rate: int = SAMPLE_RATE, fmt: str = "s16le", channels: int = 1,
                  jsonl: Path | None = None, catalogue: bool = True) -> None:
         self.specs = list(specs)
         self.settings = settings
@@ -251,8 +252,12 @@ class Frequencies:
                 item.source.close()
             raise
 
-    def start(self, recogniser: Any) -> None:
-        """Start a live session per frequency, decoding with ``recogniser`` (a scheduler lane)."""
+    def start(self, recogniser: Any, *, callsigns: Sequence[str] | None = None) -> None:
+        """Start a live session per frequency, decoding with ``recogniser`` (a scheduler lane).
+
+        ``callsigns`` (known callsigns) are each session's decoding prompt and snap its
+        recognised callsigns, as in ``atc-whisper live`` (:class:`~atc_whisper.live.runner.LiveSession`).
+        """
         from ..live.outputs import AudioSink, session_id
         from ..live.runner import LiveSession, live_decode_settings
 
@@ -265,7 +270,7 @@ class Frequencies:
             if self.settings.serve.save_audio:
                 sinks.append(AudioSink(self.workspace.live_dir / "audio", session=f"{session}_{slug(item.spec.name)}"))
             sinks.append(shared)
-            item.session = LiveSession(item.source, recogniser, settings, sinks)
+            item.session = LiveSession(item.source, recogniser, settings, sinks, callsigns=callsigns)
             item.thread = threading.Thread(target=self._run, args=(item,), name=f"atc-serve-{slug(item.spec.name)}",
                                            daemon=True)
             item.state = "listening"

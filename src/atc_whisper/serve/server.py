@@ -28,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ..audio.io import SAMPLE_RATE
 from ..config import Settings
 from ..errors import AtcWhisperError, ConfigError
 from ..log import get_logger
@@ -80,6 +81,9 @@ class ServeOptions:
         rate, fmt, channels: PCM layout of a stdin source.
         jsonl: JSON-lines file of the live transcripts (``data/live/transcripts.jsonl`` when None).
         catalogue: Store live transcripts in the catalogue (the page's search and corrections need it).
+        callsigns: A file of known callsigns (``decode.callsigns_file`` when None; the rule of
+            :func:`atc_whisper.transcribe.annotate.callsigns_file`): the decoding prompt and the
+            callsign snapping of every frequency and upload.
     """
 
     host: str | None = None
@@ -90,11 +94,12 @@ class ServeOptions:
     engine: str | None = None
     specs: Sequence[FrequencySpec] = ()
     realtime: bool = False
-    rate: int = 16_000
+    rate: int = SAMPLE_RATE
     fmt: str = "s16le"
     channels: int = 1
     jsonl: Path | None = None
     catalogue: bool = True
+    callsigns: Path | None = None
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -148,6 +153,7 @@ def serve(settings: Settings, workspace: Workspace, options: ServeOptions,
 
     from ..models.resolve import default_model_name
     from ..transcribe import load_engine
+    from ..transcribe.annotate import known_callsigns
     from .app import ServerState, create_app
     from .guard import Guard
     from .hub import Hub
@@ -156,6 +162,7 @@ def serve(settings: Settings, workspace: Workspace, options: ServeOptions,
     host = options.host or settings.serve.host
     port = settings.serve.port if options.port is None else options.port
     check_host(host, options.allow_remote or options.host is not None)
+    callsigns = known_callsigns(settings, workspace, options.callsigns)  # a bad list fails before anything opens
     sock = bind(host, port)
     if not is_loopback(host):
         announce(f"Warning: listening on {host}, reachable from other machines"
@@ -177,7 +184,7 @@ def serve(settings: Settings, workspace: Workspace, options: ServeOptions,
         engine = load_engine(model, live_decode_settings(settings), workspace, engine=options.engine)
         scheduler = DecodeScheduler(engine)
         state = ServerState(settings=settings, workspace=workspace, model=model, scheduler=scheduler, hub=hub,
-                            frequencies=frequencies, callsigns=_callsigns(settings, workspace))
+                            frequencies=frequencies, callsigns=callsigns)
         app = Guard(create_app(state), token=options.token, max_upload_bytes=int(settings.serve.max_upload_mb * 1e6),
                     loopback_only=is_loopback(host))
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
@@ -189,7 +196,7 @@ def serve(settings: Settings, workspace: Workspace, options: ServeOptions,
                  "Ctrl-C stops (transmissions in progress are still transcribed).")
         for item in frequencies.items:
             announce(f"Listening to {item.spec.name!r}: {item.described}")
-        frequencies.start(scheduler.lane(LIVE))
+        frequencies.start(scheduler.lane(LIVE), callsigns=callsigns)
         with _quiet_signals():
             try:
                 server.run(sockets=[sock])
@@ -208,14 +215,6 @@ def serve(settings: Settings, workspace: Workspace, options: ServeOptions,
              for item in frequencies.items}
     return {"frequencies": heard, "transmissions": sum(heard.values()),
             "errors": {i.spec.name: i.message for i in frequencies.items if i.state == "error"}}
-
-
-def _callsigns(settings: Settings, workspace: Workspace) -> list[str] | None:
-    if not settings.decode.callsigns_file:
-        return None
-    from ..phraseology.callsigns import load_callsigns
-
-    return load_callsigns(workspace.root / Path(settings.decode.callsigns_file).expanduser())
 
 
 def _on_signal(first: bool, frequencies: Frequencies, hub: Any) -> None:

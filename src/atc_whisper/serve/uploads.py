@@ -81,7 +81,7 @@ def transcribe_upload(data: IO[bytes], filename: str | None, engine: Any, settin
         engine: What decodes (a scheduler lane, or an engine).
         settings: Resolved settings (``[decode]``; ``serve.max_audio_s``).
         prompt: The client's prompt.
-        callsigns: Known callsigns (``decode.callsigns_file``): prompt and snapping.
+        callsigns: Known callsigns (``--callsigns`` or ``decode.callsigns_file``): prompt and snapping.
 
     Raises:
         UploadProblem: (400) not audio, corrupt, empty; (413) longer than ``serve.max_audio_s``.

@@ -18,6 +18,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import ConfigError, DataError, ModelError, TrainingError, WorkspaceError
 from ..log import get_logger
+from ..models.load import resolve_device
 from ..workspace import Workspace
 
 log = get_logger(__name__)
@@ -92,18 +93,6 @@ def last_checkpoint(folder: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def resolve_device(requested: str) -> str:
-    """``auto`` -> cuda when present; ``cuda`` without a GPU is an error."""
-    import torch
-
-    has_cuda = torch.cuda.is_available()
-    if requested == "cuda" and not has_cuda:
-        raise TrainingError("--device cuda was requested but PyTorch sees no CUDA GPU; use --device cpu (or auto).")
-    if requested == "auto":
-        return "cuda" if has_cuda else "cpu"
-    return requested
-
-
 def resolve_precision(requested: str, device: str) -> str:
     """``auto`` -> bf16 (or fp16 on older GPUs) on CUDA, fp32 on CPU."""
     if requested == "auto":
@@ -133,8 +122,8 @@ def preflight(workspace: Workspace, settings: Settings, *, model: str | None = N
     Raises:
         WorkspaceError: the workspace does not exist.
         DataError: no catalogue, an empty train split, or missing audio files.
-        ModelError: the model cannot be resolved.
-        TrainingError: CUDA asked for but absent; ``resume`` without a checkpoint.
+        ModelError: the model cannot be resolved, or CUDA was asked for but is absent.
+        TrainingError: ``resume`` without a checkpoint.
     """
     from ..data.catalogue import Catalogue
 

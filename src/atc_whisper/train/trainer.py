@@ -77,7 +77,7 @@ class DevScorer:
 
     def score(self, model: Any) -> tuple[float, list[tuple[str, str, float]]]:
         """(corpus WER over the subset, rows of the first ``monitor_samples`` clips)."""
-        from ..transcribe.decoding import generate_bounded
+        from ..transcribe.hf_engine import generate_bounded
 
         if self._audios is None:
             self._audios = [load_audio(item.audio_path, SAMPLE_RATE) for item in self.items]
@@ -95,16 +95,7 @@ def _wer(refs: list[str], hyps: list[str], shown: int) -> tuple[float, list[floa
     """Normalised corpus WER and the first ``shown`` utterance WERs (evaluation's own metric)."""
     from ..evaluate import metrics
 
-    try:
-        return float(metrics.wer(refs, hyps)), list(metrics.utterance_wers(refs[:shown], hyps[:shown]))
-    except ImportError:  # the ATC normaliser is not installed: plain lower-case word WER
-        import jiwer
-
-        def norm(text: str) -> str:
-            return " ".join("".join(c if c.isalnum() or c.isspace() else " " for c in text.lower()).split()) or "-"
-
-        r, h = [norm(x) for x in refs], [norm(x) for x in hyps]
-        return float(jiwer.wer(r, h)), [float(jiwer.wer(r[i], h[i])) for i in range(shown)]
+    return float(metrics.wer(refs, hyps)), list(metrics.utterance_wers(refs[:shown], hyps[:shown]))
 
 
 def distillation_loss(teacher: Any, student_logits: torch.Tensor, inputs: dict[str, Any],

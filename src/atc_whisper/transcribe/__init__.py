@@ -1,7 +1,7 @@
 """Speech to text: engines (CTranslate2, transformers), bounded decoding, file transcription.
 
 ``load_engine(model, settings, workspace)`` gives an engine whose ``transcribe(audio)``
-returns a :class:`Transcription` with confidence; ``decoding.generate_bounded`` is the
+returns a :class:`Transcription` with confidence; ``hf_engine.generate_bounded`` is the
 batched Hugging Face path shared with training and evaluation.
 """
 

@@ -73,6 +73,8 @@ class BatchSummary:
         wall_s: Time from the first job to the last result, seconds (model loading excluded).
         workers: Engines that ran the jobs.
         rows_stored: Transcript rows written to the catalogue.
+        without_context: With ``context = "recording"``: files that had no recording context of
+            their own (biased by the callsign list alone, if any).
     """
 
     output_dir: Path
@@ -89,6 +91,7 @@ class BatchSummary:
     wall_s: float = 0.0
     workers: int = 0
     rows_stored: int = 0
+    without_context: int = 0
 
     @property
     def real_time_factor(self) -> float:
@@ -155,6 +158,18 @@ class BatchPlan:
     catalogue_path: Path | None = None
     catalogue_root: Path | None = None
     force: bool = False
+    file_callsigns: dict[Path, tuple[str, ...]] = field(default_factory=dict)
+
+    def callsigns_of(self, job: FileJob) -> tuple[tuple[str, ...] | None, str]:
+        """``job``'s callsign list and the settings digest its key is made with.
+
+        A file with a list of its own (its recording's callsigns nearby) keys on that list,
+        so a changed ``.info`` file or catalogue context redoes exactly that file.
+        """
+        own = self.file_callsigns.get(job.path)
+        if own is None or own == (self.callsigns or ()):
+            return self.callsigns, self.settings_digest
+        return own or None, stable_digest({"settings": self.settings_digest, "callsigns": list(own)})
 
     def target(self, job: FileJob) -> tuple[str, Path]:
         """(name below the output folder, absolute path) of ``job``'s transcript."""
@@ -195,6 +210,7 @@ def plan_batch(
     force: bool = False,
     extra_settings: dict[str, Any] | None = None,
     jobs: list[FileJob] | None = None,
+    file_callsigns: dict[Path, tuple[str, ...]] | None = None,
 ) -> BatchPlan:
     """Find the files, lock the output folder and fix the settings part of the job key.
 
@@ -202,7 +218,8 @@ def plan_batch(
         inputs: Folders, manifests and audio files (see :mod:`atc_whisper.transcribe.inputs`).
         output_dir: Where the transcripts go (created).
         settings: Resolved settings.
-        resolved_model: The model (:func:`atc_whisper.models.resolve.resolve_model`); its files are hashed.
+        resolved_model: The model's folders (:func:`atc_whisper.transcribe.engines.resolve_engine_model`);
+            their files are hashed.
         engine: The engine that will run it (``ct2`` or ``hf``).
         fmt: Output format.
         callsigns: Known callsigns, reference form.
@@ -211,6 +228,8 @@ def plan_batch(
         force: Transcribe every file again, finished or not.
         extra_settings: More options that change the result (see :func:`result_settings`).
         jobs: The files, when already found with :func:`find_jobs` (``inputs`` is then not read).
+        file_callsigns: Each file's own callsign list (``{job.path: names}``, e.g. from
+            :func:`atc_whisper.transcribe.context.file_callsigns`), used instead of ``callsigns``.
 
     Raises:
         ConfigError: No input, an unusable manifest, an output that is a file, or a locked folder.
@@ -233,7 +252,8 @@ def plan_batch(
         raise
     return BatchPlan(jobs=jobs, output_dir=output_dir, fmt=fmt, settings=settings, settings_digest=stable_digest(basis),
                      model_fingerprint=fingerprint, callsigns=tuple(callsigns) if callsigns else None, index=index,
-                     catalogue_path=catalogue_path, catalogue_root=catalogue_root, force=force)
+                     catalogue_path=catalogue_path, catalogue_root=catalogue_root, force=force,
+                     file_callsigns=dict(file_callsigns or {}))
 
 
 class _Progress:
@@ -312,7 +332,8 @@ def _pending(plan: BatchPlan, summary: BatchSummary, catalogue: Any, step: Calla
             summary.failed.append(FailedFile(job.path, f"cannot read {job.path}: {exc.strerror or exc}"))
             step()
             continue
-        key = job_key(sha, plan.settings_digest)
+        callsigns, digest = plan.callsigns_of(job)
+        key = job_key(sha, digest)
         if entry is not None and entry.get("failed") and entry.get("key") == key and not plan.force:
             summary.failed.append(FailedFile(job.path, f"{entry['failed']} (unchanged since the last run; --force tries again)"))
             step()
@@ -333,7 +354,7 @@ def _pending(plan: BatchPlan, summary: BatchSummary, catalogue: Any, step: Calla
                 summary.skipped_audio_s += float(entry.get("audio_s", 0.0))
                 step()
                 continue
-        yield FileTask(job=job, key=key, target=target, fmt=plan.fmt, callsigns=plan.callsigns,
+        yield FileTask(job=job, key=key, target=target, fmt=plan.fmt, callsigns=callsigns,
                        keep_segments=catalogue is not None, size=size, mtime_ns=mtime_ns, sha256=sha)
 
 
@@ -408,6 +429,8 @@ def summary_lines(summary: BatchSummary) -> list[str]:
         f"{summary.segments} segment(s), {summary.low_confidence} low-confidence; "
         f"{summary.workers} engine(s), model load {summary.load_s:.1f} s, transcription {summary.wall_s:.1f} s"
         + (f" (real-time factor {summary.real_time_factor:.3f})" if summary.audio_s else "") + ".",
+        *([f"{summary.without_context} file(s) had no recording context (no <name>.info beside them, not in the "
+           "catalogue): transcribed without their callsigns nearby."] if summary.without_context else []),
         f"Transcripts in {summary.output_dir}"
         + (f"; {summary.rows_stored} row(s) stored in the catalogue" if summary.rows_stored else "") + ".",
     ]
@@ -428,6 +451,8 @@ def transcribe_batch(
     engine: str | None = None,
     fmt: str = "json",
     callsigns: Sequence[str] | None = None,
+    context: str | None = None,
+    context_file: Path | None = None,
     catalogue: bool = False,
     ray_address: str | None = None,
     force: bool = False,
@@ -445,6 +470,11 @@ def transcribe_batch(
         engine: ``auto``, ``ct2`` or ``hf`` (None: ``decode.engine``).
         fmt: Output format (``text``, ``jsonl``, ``json``, ``srt``, ...).
         callsigns: Known callsigns (reference form) for prompting and snapping.
+        context: ``recording``: each file is also biased with its own recording's callsigns
+            nearby (the ``.info`` beside it, else the catalogue); ``none``: not
+            (:func:`atc_whisper.transcribe.context.file_callsigns`). Default ``decode.context``.
+        context_file: A ``.info`` file whose callsigns bias every file; default
+            ``decode.context_file`` (:func:`atc_whisper.transcribe.context.context_file_path`).
         catalogue: Also store the segments in the workspace catalogue's transcripts table.
         ray_address: Run on this Ray cluster (``local``, ``auto``, ``host:port``, ``ray://host:port``).
         force: Transcribe every file again.
@@ -458,8 +488,7 @@ def transcribe_batch(
         ConfigError: Bad inputs or output folder, a locked folder, or Ray missing/unreachable.
         ModelError: The model cannot be resolved or loaded (on any worker).
     """
-    from ..models.resolve import resolve_model
-    from .engines import choose_engine, load_engine
+    from .engines import load_engine, resolve_engine_model
 
     if ray_address is not None:
         from .cluster import require_ray
@@ -467,15 +496,17 @@ def transcribe_batch(
         require_ray()  # before any work: a missing extra is a setup error, not 10,000 failed files
     # Inputs first: a wrong folder or manifest is reported before any model is looked for.
     jobs = find_jobs(inputs, output_dir, settings)
+    per_file, without_context = _file_contexts(jobs, settings, context, context_file, callsigns, workspace)
     # A model folder is passed on as an absolute path: Ray workers do not share this working folder.
     if Path(model).expanduser().exists():
         model = str(Path(model).expanduser().resolve())
-    resolved = resolve_model(model, workspace, offline=settings.model.offline)
-    engine_name = choose_engine(engine, settings, resolved.hf_dir)
+    # The folder the engine will load (a CTranslate2 model as it is, no conversion) is what the key hashes.
+    resolved = resolve_engine_model(model, settings, workspace, engine=engine)
+    engine_name = resolved.engine
     plan = plan_batch(
         inputs, output_dir, settings, resolved_model=resolved, engine=engine_name, fmt=fmt, callsigns=callsigns,
         catalogue_path=workspace.db_path if catalogue else None, catalogue_root=workspace.root, force=force,
-        extra_settings=extra_settings, jobs=jobs,
+        extra_settings=extra_settings, jobs=jobs, file_callsigns=per_file,
     )
     executor: Executor
     if ray_address is not None:
@@ -486,7 +517,25 @@ def transcribe_batch(
     else:
         executor = LocalExecutor(lambda: load_engine(model, settings, workspace, engine=engine_name), settings)
     try:
-        return run_batch(plan, executor, progress=progress)
+        summary = run_batch(plan, executor, progress=progress)
     finally:
         executor.close()
         plan.close()
+    summary.without_context = without_context
+    return summary
+
+
+def _file_contexts(jobs: Sequence[FileJob], settings: Settings, context: str | None, context_file: Path | None,
+                   callsigns: Sequence[str] | None, workspace: Workspace) -> tuple[dict[Path, tuple[str, ...]], int]:
+    """Each file's own callsign list and how many files had no recording context (none asked: ``{}, 0``)."""
+    from .context import context_file_path, file_callsigns, has_own_context
+
+    context = context or settings.decode.context
+    context_file = context_file_path(settings, workspace, context_file)
+    if context == "none" and context_file is None:
+        return {}, 0
+
+    found = file_callsigns([j.path for j in jobs], context=context, context_file=context_file, callsigns=callsigns,
+                           workspace=workspace)
+    missing = sum(1 for f in found.values() if not has_own_context(f)) if context_file is None else 0
+    return {path: f.callsigns for path, f in found.items()}, missing

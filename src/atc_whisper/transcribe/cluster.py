@@ -104,16 +104,15 @@ class _Worker:
     """The Ray actor: one engine, loaded once, running file tasks."""
 
     def __init__(self, model: str, settings: Settings, workspace_root: str, engine: str | None) -> None:
-        from ..models.resolve import resolve_model
         from ..workspace import Workspace
-        from .engines import load_engine
+        from .engines import load_engine, resolve_engine_model
 
         workspace = Workspace.at(workspace_root)
         started = time.perf_counter()
         self.settings = settings
         self.engine = load_engine(model, settings, workspace, engine=engine)
         self.load_s = time.perf_counter() - started
-        self.model = model_fingerprint(model_dirs(resolve_model(model, workspace, offline=settings.model.offline)))
+        self.model = model_fingerprint(model_dirs(resolve_engine_model(model, settings, workspace, engine=engine)))
 
     def identity(self) -> dict[str, Any]:
         """Where this worker runs, its model's fingerprint and how long loading took."""

@@ -10,7 +10,12 @@ list for every file. :func:`file_callsigns` decides, per file, from (in this ord
    stored in the workspace's catalogue when the corpus was imported (matched by path, else by
    recording name);
 
-and adds the global list (``--callsigns`` / ``decode.callsigns_file``) after those callsigns.
+and adds the global list (``--callsigns`` / ``decode.callsigns_file``, found by
+:func:`atc_whisper.transcribe.annotate.known_callsigns`) after those callsigns. The context
+file is found by the same rule (:func:`context_file_path`): ``--context-file`` as given,
+``decode.context_file`` relative to the workspace. Each file's list then goes to
+:func:`atc_whisper.transcribe.files.transcribe_file`: the decoding prompt, and the snapping of
+:func:`atc_whisper.transcribe.annotate.annotate`.
 """
 
 from __future__ import annotations
@@ -18,9 +23,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import DataError
 from ..workspace import Workspace
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 CONTEXTS = ("none", "recording")
 
@@ -37,6 +46,22 @@ class FileContext:
 
     callsigns: tuple[str, ...]
     origin: str
+
+
+def context_file_path(settings: Settings, workspace: Workspace, given: str | Path | None = None) -> Path | None:
+    """The context (``.info``) file whose callsigns bias every file, or None.
+
+    ``given`` (``--context-file``) as given, else ``decode.context_file`` relative to the
+    workspace root: the rule of :func:`atc_whisper.transcribe.annotate.callsigns_file`.
+    """
+    if given is not None and str(given).strip():
+        return Path(given).expanduser()
+    return workspace.setting_path(settings.decode.context_file)
+
+
+def has_own_context(found: FileContext) -> bool:
+    """Whether ``found`` came from the file's own recording (an ``.info`` beside it or the catalogue)."""
+    return found.origin.startswith((".info", "catalogue"))
 
 
 def file_callsigns(

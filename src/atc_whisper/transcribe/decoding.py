@@ -14,25 +14,27 @@ the rules here:
 3. a final output that still loops is cut at the repeat and flagged low-confidence
    (:func:`truncate_repetition`); a window the model judges silent yields empty text.
 
-:func:`generate_bounded` applies them to a Hugging Face model in batches; the CTranslate2
-engine (``engines.py``) applies the same :func:`needs_fallback` / :func:`pick_best` /
-:func:`finish` to its own decoder, so both engines flag the same things.
+:func:`decode_clips` is the one loop that applies them, whatever the engine: clips sorted by
+length and batched, a bound per clip, the prompt cut to Whisper's budget, retries of only the
+clips that need one (on the encoder output already computed), seeded sampling, latency shared
+out per clip. An engine (:class:`Decoder`: ``hf_engine.py``, ``ct2_engine.py``) supplies only
+``encode`` and ``generate``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from ..audio.io import SAMPLE_RATE
 from ..config import DecodeSettings
+from ..errors import AudioError
 from .types import (
     REASON_LENGTH,
     REASON_REPETITION,
@@ -42,7 +44,6 @@ from .types import (
     confidence_reasons,
 )
 
-SAMPLE_RATE = 16_000
 #: Whisper's decoder has 448 learned positions (prompt + start tokens + generated text).
 MAX_TARGET_POSITIONS = 448
 #: Whisper's BPE spends about 1.3 tokens per ATC word ("speedbird" = 2, "two" = 1,
@@ -52,9 +53,11 @@ TOKENS_PER_WORD = 2.0
 BOUND_SLACK_TOKENS = 10
 #: Whisper's feature frames per second (hop of 160 samples at 16 kHz).
 FRAMES_PER_SECOND = 100
-#: Keep the stored per-step scores of one generate call below this many bytes
-#: (steps x batch x vocabulary x 4 bytes); batches are split to respect it.
-MAX_SCORE_BYTES = 256 * 1024 * 1024
+#: A prompt (<|startofprev|> and text) may fill at most half of the decoder's context, as
+#: openai/whisper allows; longer ones keep their last tokens.
+MAX_PROMPT_TOKENS = MAX_TARGET_POSITIONS // 2 - 1
+#: Clips per decoding batch unless an engine asks for fewer.
+BATCH_SIZE = 8
 
 
 def max_new_tokens_for(
@@ -223,191 +226,143 @@ def finish(
     )
 
 
-# -- Hugging Face batched decoding -----------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Silence transformers' per-call advice (max_length vs max_new_tokens, flag notes)."""
-    logger = logging.getLogger("transformers")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
+# -- the decoding loop, shared by every engine -------------------------------------------------
 
 
-def encoder_frames(model: Any) -> int:
-    """Mel frames the model's encoder takes: 3000 (30 s) for stock Whisper."""
-    stride = model.model.encoder.conv1.stride[0] * model.model.encoder.conv2.stride[0]
-    return int(stride * model.config.max_source_positions)
+class Decoder(Protocol):
+    """What an engine supplies to :func:`decode_clips`: a way to encode clips and to generate.
+
+    Attributes:
+        name: "ct2" or "hf" (stamped on every :class:`Transcription`).
+        window_s: Longest clip the encoder takes, seconds.
+        max_new_tokens: Most tokens one generation may produce (the decoder's own limit).
+        prefix_tokens: Forced start tokens after the prompt (<|startoftranscript|>,
+            [<|en|> <|transcribe|>,] <|notimestamps|>); they count against the decoder's positions.
+    """
+
+    name: str
+    window_s: float
+    max_new_tokens: int
+    prefix_tokens: int
+
+    def max_batch(self, bound_tokens: int) -> int:
+        """Most clips one call may take when generating up to ``bound_tokens`` tokens each."""
+        ...
+
+    def encode(self, clips: list[np.ndarray], prompt: list[int]) -> Any:
+        """Run the encoder over the clips (at most one window each); returns an opaque state."""
+        ...
+
+    def select(self, encoded: Any, rows: list[int]) -> Any:
+        """The state of ``rows`` of ``encoded`` (the clips that need a retry)."""
+        ...
+
+    def generate(self, encoded: Any, prompt: list[int], bounds: list[int], temperature: float,
+                 seed: int) -> list[Attempt]:
+        """One decoding of every clip in ``encoded``: greedy/beam at 0, else sampled with ``seed``;
+        clip ``i`` holds to ``bounds[i]`` tokens (a longer run is cut there and unfinished)."""
+        ...
 
 
-def decoder_prefix(model: Any) -> list[int]:
-    """The forced start tokens: <|startoftranscript|> [<|en|> <|transcribe|>] <|notimestamps|>."""
-    config = model.generation_config
-    prefix = [int(config.decoder_start_token_id)]
-    if getattr(config, "is_multilingual", False) and getattr(config, "lang_to_id", None):
-        prefix += [int(config.lang_to_id["<|en|>"]), int(config.task_to_id["transcribe"])]
-    prefix.append(int(config.no_timestamps_token_id))
-    return prefix
-
-
-def _as_prompt_list(prompt_ids: Any) -> list[int]:
-    if prompt_ids is None:
-        return []
-    if hasattr(prompt_ids, "tolist"):
-        prompt_ids = prompt_ids.tolist()
-    return [int(t) for t in prompt_ids]
-
-
-def _limit_prompt(prompt: list[int]) -> list[int]:
+def limit_prompt(prompt: Sequence[int]) -> list[int]:
     """Keep <|startofprev|> and the last tokens: Whisper allows half the context to a prompt."""
-    limit = MAX_TARGET_POSITIONS // 2 - 1
-    if len(prompt) <= limit:
+    prompt = list(prompt)
+    if len(prompt) <= MAX_PROMPT_TOKENS:
         return prompt
-    return [prompt[0], *prompt[-(limit - 1) :]]
+    return [prompt[0], *prompt[-(MAX_PROMPT_TOKENS - 1) :]]
 
 
-def generate_bounded(
-    model: Any,
-    processor: Any,
+def check_clip(audio: np.ndarray, window_s: float) -> np.ndarray:
+    """``audio`` as a float32 mono array no longer than one window.
+
+    Raises:
+        AudioError: The clip is not mono or lasts longer than ``window_s``.
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1:
+        raise AudioError(f"expected mono audio (a 1-D array), got shape {audio.shape}; mix the channels down first.")
+    if len(audio) / SAMPLE_RATE > window_s + 1e-6:
+        raise AudioError(
+            f"clip lasts {len(audio) / SAMPLE_RATE:.1f} s, longer than the model's {window_s:.0f} s window; "
+            "cut it first, or use atc_whisper.transcribe.files.transcribe_audio for long audio."
+        )
+    return audio
+
+
+def decode_clips(
+    decoder: Decoder,
     audios: Sequence[np.ndarray],
     decode: DecodeSettings,
     *,
-    prompt_ids: Any = None,
-    batch_size: int = 8,
+    prompt: Sequence[int] = (),
     seed: int = 0,
+    batch_size: int = BATCH_SIZE,
 ) -> list[Transcription]:
-    """Transcribe clips with a Hugging Face Whisper model under the bounded-decoding rules.
+    """Transcribe clips under the bounded-decoding rules: the one loop every engine goes through.
 
-    Clips are sorted by length and decoded in batches (greedy, or beam search when
-    ``decode.beam_size > 1``); each batch is bounded by its longest clip and each clip by
-    its own duration. Clips whose output loops, is unlikely or hits the bound are retried
-    at the next temperature of ``decode.temperatures``; the best attempt is kept.
+    Clips are sorted by length and decoded in batches (of ``batch_size``, fewer when the
+    decoder asks); each batch runs to the bound of its longest clip and each clip is held to
+    its own. Clips whose output loops, is unlikely or hits the bound are retried at the next
+    temperature of ``decode.temperatures`` - only those clips, on the encoder output already
+    computed - and the best attempt is kept.
 
     Args:
-        model: A ``WhisperForConditionalGeneration`` in eval mode.
-        processor: Its ``WhisperProcessor``.
-        audios: 16 kHz mono float32 clips, each no longer than the encoder window (30 s).
+        decoder: The engine's encode/generate (:class:`Decoder`).
+        audios: 16 kHz mono float32 clips, each at most ``decoder.window_s`` long.
         decode: The ``[decode]`` settings.
-        prompt_ids: Optional prompt from ``processor.get_prompt_ids(text)`` (starts with
-            <|startofprev|>), e.g. known callsigns.
-        batch_size: Clips per ``generate`` call (reduced automatically for long bounds).
-        seed: Seed for the sampling fallback, so results are reproducible.
+        prompt: Prompt tokens, ``[<|startofprev|>, ...]`` (cut to Whisper's budget here).
+        seed: Sampling at the k-th temperature of ``decode.temperatures`` is seeded with
+            ``seed + k``, so fallbacks are reproducible.
+        batch_size: Most clips per batch.
 
     Returns:
-        One :class:`Transcription` per clip, in input order (``engine="hf"``).
+        One :class:`Transcription` per clip, in input order.
 
     Raises:
-        ValueError: A clip is longer than the model's encoder window.
+        AudioError: A clip is not mono or longer than the window.
     """
-
-    if not audios:
+    clips = [check_clip(a, decoder.window_s) for a in audios]
+    if not clips:
         return []
-    window_s = encoder_frames(model) / FRAMES_PER_SECOND
-    durations = [len(a) / SAMPLE_RATE for a in audios]
-    for i, dur in enumerate(durations):
-        if dur > window_s + 1e-6:
-            raise ValueError(f"clip {i} lasts {dur:.1f} s, longer than the model's {window_s:.0f} s window; cut it first")
-
-    prompt = _limit_prompt(_as_prompt_list(prompt_ids))
-    prefix = decoder_prefix(model)
-    vocab = int(model.config.vocab_size)
-    order = sorted(range(len(audios)), key=lambda i: durations[i])
-    results: list[Transcription | None] = [None] * len(audios)
-    # Dev predictions during training call this on a model in train mode: decode without
-    # dropout, then give the trainer its model back as it was.
-    was_training = bool(getattr(model, "training", False))
-    model.eval()
-    try:
-        _decode_in_batches(model, processor, audios, durations, order, results, decode, prompt, prefix,
-                           batch_size, seed, vocab)
-    finally:
-        if was_training:
-            model.train()
+    tokens = limit_prompt(prompt)
+    durations = [len(c) / SAMPLE_RATE for c in clips]
+    prefix_tokens = len(tokens) + decoder.prefix_tokens
+    bounds = [min(decoder.max_new_tokens, max_new_tokens_for(d, decode, prefix_tokens=prefix_tokens))
+              for d in durations]
+    order = sorted(range(len(clips)), key=lambda i: durations[i])
+    results: list[Transcription | None] = [None] * len(clips)
+    start = 0
+    while start < len(order):
+        longest = bounds[order[min(start + batch_size, len(order)) - 1]]
+        chunk = order[start : start + max(1, min(batch_size, decoder.max_batch(longest)))]
+        start += len(chunk)
+        batch = _decode_batch(decoder, [clips[i] for i in chunk], [durations[i] for i in chunk],
+                              [bounds[i] for i in chunk], decode, tokens, seed)
+        for i, transcript in zip(chunk, batch, strict=True):
+            results[i] = transcript
     return [r for r in results if r is not None]
 
 
-def _decode_in_batches(
-    model: Any,
-    processor: Any,
-    audios: Sequence[np.ndarray],
-    durations: list[float],
-    order: list[int],
-    results: list[Transcription | None],
-    decode: DecodeSettings,
-    prompt: list[int],
-    prefix: list[int],
-    batch_size: int,
-    seed: int,
-    vocab: int,
-) -> None:
-    import torch
-
-    start = 0
-    while start < len(order):
-        bound = max_new_tokens_for(durations[order[min(start + batch_size, len(order)) - 1]], decode,
-                                   prefix_tokens=len(prompt) + len(prefix))
-        fits = max(1, MAX_SCORE_BYTES // (bound * vocab * 4))
-        chunk = order[start : start + min(batch_size, fits)]
-        start += len(chunk)
-        with torch.inference_mode(), _quiet_transformers():
-            transcripts = _decode_batch(model, processor, [audios[i] for i in chunk], [durations[i] for i in chunk],
-                                        decode, prompt, prefix, seed)
-        for i, transcript in zip(chunk, transcripts, strict=True):
-            results[i] = transcript
-
-
-def _decode_batch(
-    model: Any,
-    processor: Any,
-    audios: list[np.ndarray],
-    durations: list[float],
-    decode: DecodeSettings,
-    prompt: list[int],
-    prefix: list[int],
-    seed: int,
-) -> list[Transcription]:
-    import torch
-    from transformers.modeling_outputs import BaseModelOutput
-
+def _decode_batch(decoder: Decoder, clips: list[np.ndarray], durations: list[float], bounds: list[int],
+                  decode: DecodeSettings, prompt: list[int], seed: int) -> list[Transcription]:
+    """One batch: encode once, then generate at each temperature for the clips that still need it."""
     started = time.perf_counter()
-    n_frames = encoder_frames(model)
-    device, dtype = model.device, next(model.parameters()).dtype
-    features = processor.feature_extractor(
-        [np.asarray(a, dtype=np.float32) for a in audios], sampling_rate=SAMPLE_RATE, return_tensors="pt"
-    ).input_features[..., :n_frames]
-    features = features.to(device=device, dtype=dtype)
-    hidden = model.get_encoder()(features).last_hidden_state
-
-    # No-speech probability as openai/whisper computes it: softmax of the logits at the
-    # <|startoftranscript|> position (before any forced token), read at the no-speech token.
-    full_prefix = torch.tensor([prompt + prefix], device=device).repeat(len(audios), 1)
-    logits = model(encoder_outputs=(hidden,), decoder_input_ids=full_prefix).logits
-    no_speech_token = int(model.generation_config.no_timestamps_token_id) - 1
-    no_speech = logits[:, len(prompt)].float().softmax(-1)[:, no_speech_token].tolist()
-
-    bounds = [max_new_tokens_for(d, decode, prefix_tokens=len(prompt) + len(prefix)) for d in durations]
-    attempts: list[list[Attempt]] = [[] for _ in audios]
-    latency = [0.0] * len(audios)
-    latency_share = (time.perf_counter() - started) / len(audios)
-    for i in range(len(audios)):
-        latency[i] += latency_share
-    active = list(range(len(audios)))
+    encoded = decoder.encode(clips, prompt)
+    latency = [(time.perf_counter() - started) / len(clips)] * len(clips)
+    attempts: list[list[Attempt]] = [[] for _ in clips]
+    everyone = list(range(len(clips)))
+    active, state, state_rows = everyone, encoded, everyone
     for step, temperature in enumerate(decode.temperatures):
         t0 = time.perf_counter()
-        sub_hidden = hidden[active]
-        texts, logprobs, finished = _generate(
-            model, processor, BaseModelOutput(last_hidden_state=sub_hidden), [bounds[i] for i in active],
-            decode, prompt, prefix, temperature, seed + step,
-        )
+        if active != state_rows:  # a retry of part of the batch: only those clips go on
+            state, state_rows = decoder.select(encoded, active), active
+        outcome = decoder.generate(state, prompt, [bounds[i] for i in active], temperature, seed + step)
         share = (time.perf_counter() - t0) / len(active)
         still = []
-        for j, i in enumerate(active):
+        for i, attempt in zip(active, outcome, strict=True):
             latency[i] += share
-            attempt = Attempt(texts[j], logprobs[j], no_speech[i], temperature, finished[j])
             attempts[i].append(attempt)
             if needs_fallback(attempt, decode):
                 still.append(i)
@@ -415,79 +370,51 @@ def _decode_batch(
         if not active:
             break
     return [
-        finish(pick_best(attempts[i], decode), decode, duration_s=durations[i], latency_s=latency[i], engine="hf")
-        for i in range(len(audios))
+        finish(pick_best(attempts[i], decode), decode, duration_s=durations[i], latency_s=latency[i],
+               engine=decoder.name)
+        for i in range(len(clips))
     ]
 
 
-def _generate(
-    model: Any,
-    processor: Any,
-    encoder_outputs: Any,
-    bounds: list[int],
-    decode: DecodeSettings,
-    prompt: list[int],
-    prefix: list[int],
-    temperature: float,
-    seed: int,
-) -> tuple[list[str], list[float], list[bool]]:
-    """One ``generate`` call; returns texts, average log-probabilities and finished flags."""
-    import torch
-    import torch.nn.functional as F
+class BoundedEngine:
+    """An engine whose ``transcribe`` runs :func:`decode_clips` over its own :class:`Decoder` methods.
 
-    config = model.generation_config
-    eos = int(config.eos_token_id)
-    sampling = temperature > 0.0
-    beams = 1 if sampling else decode.beam_size
-    kwargs: dict[str, Any] = {
-        "encoder_outputs": encoder_outputs,
-        "max_new_tokens": max(bounds),
-        "return_dict_in_generate": True,
-        "output_scores": True,
-        "num_beams": beams,
-        "return_timestamps": False,
-    }
-    if sampling:
-        kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
-    if prompt:
-        kwargs["prompt_ids"] = torch.tensor(prompt, device=model.device)
-    if getattr(config, "is_multilingual", False):
-        kwargs.update(language="en", task="transcribe")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        out = model.generate(**kwargs)
-    n_in = len(prompt) + len(prefix)
-    generated = out.sequences[:, n_in:].tolist()
-    sequence_scores = getattr(out, "sequences_scores", None)
-    token_logprobs: list[list[float]] = [[] for _ in generated]
-    if beams == 1 and out.scores:
-        # Log-probability of each chosen token: the processed scores (suppressed tokens at
-        # -inf) rescaled by the temperature, as openai/whisper scores its samples.
-        scale = temperature if sampling else 1.0
-        chosen = out.sequences[:, n_in : n_in + len(out.scores)]
-        per_step = [
-            F.log_softmax(step_scores.float() * scale, dim=-1).gather(1, chosen[:, k : k + 1]).squeeze(1)
-            for k, step_scores in enumerate(out.scores)
-        ]
-        token_logprobs = torch.stack(per_step, dim=1).tolist()
-    texts: list[str] = []
-    logprobs: list[float] = []
-    finished: list[bool] = []
-    for b, tokens in enumerate(generated):
-        if eos in tokens:
-            n_text, done = tokens.index(eos), True
-        else:
-            n_text, done = len(tokens), False
-        if n_text > bounds[b]:  # the batch ran on for a longer clip; hold this one to its own bound
-            n_text, done = bounds[b], False
-        text_tokens = tokens[:n_text]
-        if beams > 1 and sequence_scores is not None:
-            avg = float(sequence_scores[b])
-        else:
-            n_scored = n_text + 1 if done else n_text  # end-of-text counts when it was emitted
-            total = sum(token_logprobs[b][:n_scored])
-            avg = total / (n_text + 1)  # openai/whisper's denominator: text tokens + end-of-text
-        texts.append(processor.tokenizer.decode(text_tokens, skip_special_tokens=True))
-        logprobs.append(avg if math.isfinite(avg) else -100.0)
-        finished.append(done)
-    return texts, logprobs, finished
+    Subclasses set ``name``, ``window_s``, ``max_new_tokens``, ``prefix_tokens`` and ``decode``
+    and implement ``prompt_tokens``, ``encode``, ``select`` and ``generate``.
+    """
+
+    name: str
+    window_s: float
+    max_new_tokens: int
+    prefix_tokens: int
+    decode: DecodeSettings
+    #: Base seed of the sampling fallback (see :func:`decode_clips`).
+    seed: int = 0
+    batch_size: int = BATCH_SIZE
+
+    def prompt_tokens(self, prompt: str | None) -> list[int]:
+        """``[<|startofprev|>, *tokens of " " + prompt]``, or ``[]`` without a prompt."""
+        raise NotImplementedError
+
+    def max_batch(self, bound_tokens: int) -> int:
+        """Most clips per call; engines with memory limits lower it."""
+        return self.batch_size
+
+    def encode(self, clips: list[np.ndarray], prompt: list[int]) -> Any:
+        raise NotImplementedError
+
+    def select(self, encoded: Any, rows: list[int]) -> Any:
+        raise NotImplementedError
+
+    def generate(self, encoded: Any, prompt: list[int], bounds: list[int], temperature: float,
+                 seed: int) -> list[Attempt]:
+        raise NotImplementedError
+
+    def transcribe(self, audio: np.ndarray, *, prompt: str | None = None) -> Transcription:
+        """Transcribe one 16 kHz mono clip no longer than ``window_s``."""
+        return self.transcribe_batch([audio], prompt=prompt)[0]
+
+    def transcribe_batch(self, audios: list[np.ndarray], *, prompt: str | None = None) -> list[Transcription]:
+        """Transcribe several clips, batched (see :func:`decode_clips`)."""
+        return decode_clips(self, audios, self.decode, prompt=self.prompt_tokens(prompt), seed=self.seed,
+                            batch_size=self.batch_size)

@@ -7,21 +7,21 @@ Window times are offset so every segment carries its position in the file. Windo
 are digitally silent are skipped without running the model.
 
 Optional callsign knowledge (e.g. the aircraft on frequency from surveillance data) is used
-twice: as a decoding prompt, and to snap a recognised callsign to the nearest known one.
+twice: as a decoding prompt, and to snap a recognised callsign to the nearest known one
+(:mod:`.annotate`, the step live transcription shares).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from ..audio.io import SAMPLE_RATE
 from ..config import Settings
-from .decoding import SAMPLE_RATE
+from .annotate import Annotation, annotate, callsign_prompt
 from .engines import Engine
 from .types import FileSegment, Transcription
 
@@ -111,48 +111,6 @@ def transcribe_audio(
         yield offset + lead, offset + tail, result
 
 
-def callsign_prompt(callsigns: Sequence[str]) -> str | None:
-    """The decoding prompt for known callsigns: "Speedbird one two three, Lufthansa four five six."."""
-    names = [c.strip() for c in callsigns if c.strip()]
-    if not names:
-        return None
-    return ", ".join(n[:1].upper() + n[1:] for n in names) + "."
-
-
-def _commands_as_dicts(commands: Any) -> list[dict[str, Any]]:
-    out = []
-    for command in commands or ():
-        if hasattr(command, "as_dict"):
-            out.append(dict(command.as_dict()))
-        elif dataclasses.is_dataclass(command) and not isinstance(command, type):
-            out.append(dataclasses.asdict(command))
-        else:
-            out.append({"type": str(command)})
-    return out
-
-
-def annotate(text: str, callsigns: Sequence[str] | None) -> tuple[str, str | None, list[dict[str, Any]], str | None]:
-    """Snap the callsign (when ``callsigns`` is given) and parse the ATC content of ``text``.
-
-    Returns:
-        (text, callsign, commands, snapped_from): the text (normalised ATC form when a
-        callsign was snapped), the parsed callsign in reference form, the parsed commands as
-        dicts, and the callsign as heard when it was replaced by a known one.
-    """
-    from ..phraseology import parse_atc, snap_callsign
-
-    if not text:
-        return text, None, [], None
-    snapped_from = None
-    if callsigns:
-        snapped_text, snapped = snap_callsign(text, list(callsigns))
-        if snapped is not None and snapped_text != text:
-            snapped_from = parse_atc(text).callsign or text
-            text = snapped_text
-    parsed = parse_atc(text)
-    return text, parsed.callsign, _commands_as_dicts(parsed.commands), snapped_from
-
-
 def transcribe_file(
     path: str | Path,
     engine: Engine,
@@ -186,15 +144,12 @@ def transcribe_file(
     parts = [p.strip() for p in (prompt, callsign_prompt(callsigns) if callsigns else None) if p and p.strip()]
     prompt = " ".join(parts) or None
     for start_s, end_s, result in transcribe_audio(audio, engine, prompt=prompt):
-        text, callsign, snapped_from = result.text, None, None
-        commands: list[dict[str, Any]] = []
-        if parse:
-            text, callsign, commands, snapped_from = annotate(result.text, callsigns)
+        facts = annotate(result.text, callsigns) if parse else Annotation(result.text)
         yield FileSegment(
             file=str(path),
             start_s=start_s,
             end_s=end_s,
-            text=text,
+            text=facts.text,
             avg_logprob=result.avg_logprob,
             no_speech_prob=result.no_speech_prob,
             compression_ratio=result.compression_ratio,
@@ -202,7 +157,7 @@ def transcribe_file(
             reasons=list(result.reasons),
             temperature=result.temperature,
             latency_s=result.latency_s,
-            callsign=callsign,
-            commands=commands,
-            snapped_from=snapped_from,
+            callsign=facts.callsign,
+            commands=facts.commands,
+            snapped_from=facts.snapped_from,
         )

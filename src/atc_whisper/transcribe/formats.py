@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from typing import TextIO
 
+from ..errors import ConfigError, DataError
 from .types import FileSegment
 
 FORMATS = ("text", "jsonl", "json", "srt", "vtt")
@@ -80,20 +81,20 @@ _SRT_TIME = re.compile(r"(\d+):(\d\d):(\d\d)[,.](\d\d\d)")
 def _srt_seconds(stamp: str) -> float:
     match = _SRT_TIME.fullmatch(stamp.strip())
     if not match:
-        raise ValueError(f"not an SRT timestamp: {stamp!r}")
+        raise DataError(f"not an SRT timestamp: {stamp!r}; SRT times look like 00:01:02,500.")
     hours, minutes, secs, millis = (int(g) for g in match.groups())
     return hours * 3600 + minutes * 60 + secs + millis / 1000
 
 
 def parse_srt(text: str) -> list[tuple[float, float, str]]:
-    """Read SRT cues back as (start_s, end_s, text); raises ValueError on malformed input."""
+    """Read SRT cues back as (start_s, end_s, text); raises DataError on malformed input."""
     cues = []
     for block in re.split(r"\n\s*\n", text.strip()):
         lines = block.strip().splitlines()
         if not lines:
             continue
         if len(lines) < 3 or not lines[0].strip().isdigit() or "-->" not in lines[1]:
-            raise ValueError(f"malformed SRT cue: {block!r}")
+            raise DataError(f"malformed SRT cue: {block!r}; a cue is a number, a time line and text.")
         start, end = lines[1].split("-->")
         cues.append((_srt_seconds(start), _srt_seconds(end), "\n".join(lines[2:])))
     return cues
@@ -105,7 +106,7 @@ class TranscriptWriter:
     def __init__(self, out: TextIO, fmt: str, *, show_file: bool = False) -> None:
         """Args: out: text stream; fmt: text, jsonl, json, srt or vtt; show_file: prefix file names (text)."""
         if fmt not in FORMATS:
-            raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+            raise ConfigError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}.")
         self.out = out
         self.fmt = fmt
         self.show_file = show_file

@@ -31,7 +31,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -230,7 +230,7 @@ def recording_start(job: FileJob, duration_s: float) -> tuple[datetime, str]:
     from_name = time_from_name(job.path.name)
     if from_name is not None:
         return from_name, TIME_FROM_NAME
-    mtime = datetime.fromtimestamp(job.path.stat().st_mtime, tz=timezone.utc)
+    mtime = datetime.fromtimestamp(job.path.stat().st_mtime, tz=UTC)
     return mtime - timedelta(seconds=duration_s), TIME_FROM_MTIME
 
 
@@ -240,13 +240,13 @@ def time_from_name(name: str) -> datetime | None:
     if match and match.group("mon").lower() in _MONTHS:
         try:
             return datetime(int(match.group("y")), _MONTHS[match.group("mon").lower()], int(match.group("d")),
-                            int(match.group("H")), int(match.group("M")), tzinfo=timezone.utc)
+                            int(match.group("H")), int(match.group("M")), tzinfo=UTC)
         except ValueError:
             pass
     for match in _NUMERIC_TIME.finditer(name):
         try:
             return datetime(int(match.group("y")), int(match.group("m")), int(match.group("d")), int(match.group("H")),
-                            int(match.group("M")), int(match.group("S") or 0), tzinfo=timezone.utc)
+                            int(match.group("M")), int(match.group("S") or 0), tzinfo=UTC)
         except ValueError:
             continue
     return None

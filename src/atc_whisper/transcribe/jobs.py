@@ -222,7 +222,7 @@ def run_file_job(task: FileTask, engine: Any, settings: Settings) -> FileResult:
         The result; ``ok`` is False with ``error`` set when the file could not be read,
         decoded or written.
     """
-    from ..audio.io import check_speech, load_audio
+    from ..audio.io import check_speech, duration_s, load_audio
     from .files import transcribe_file
     from .formats import TranscriptWriter
 
@@ -231,7 +231,7 @@ def run_file_job(task: FileTask, engine: Any, settings: Settings) -> FileResult:
     rows: list[dict[str, Any]] = []
     try:
         audio = load_audio(task.job.path)
-        result.audio_s = len(audio) / 16_000
+        result.audio_s = duration_s(audio)
         check_speech(audio, task.job.path)
         with atomic_path(task.target) as tmp:
             with tmp.open("w", encoding="utf-8") as handle:

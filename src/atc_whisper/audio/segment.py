@@ -1,9 +1,11 @@
-"""Streaming segmentation of a radio feed into transmissions.
+"""Segmentation of radio audio into transmissions, streaming or over a whole recording.
 
 Whisper transcribes whole utterances; a radio frequency is a stream of short transmissions
 separated by silence or squelched static. :class:`Segmenter` consumes audio chunks as they
 arrive, asks a voice detector (:mod:`atc_whisper.audio.vad`) for one speech probability per
-32 ms frame, and emits a :class:`Transmission` as soon as one is over:
+32 ms frame, and emits a :class:`Transmission` as soon as one is over. Live transcription
+feeds it a source's chunks; :func:`segment_array` feeds it a recording already in memory,
+through the same code, so a file and its live replay are cut the same way:
 
 * speech starts at the first frame whose probability reaches ``threshold``;
 * it ends once ``min_silence_ms`` of frames stay below ``threshold - 0.15`` (the hysteresis
@@ -26,15 +28,34 @@ dropped and reconnected) first flushes the transmission in progress, as it was c
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..audio.vad import SAMPLE_RATE, VoiceDetector
 from ..config import LiveSettings
-from .sources import Chunk
+from .io import SAMPLE_RATE
+from .vad import FRAME_SAMPLES, VoiceDetector
 
 _HYSTERESIS = 0.15  # Silero's recommended gap between the start and the end threshold
+
+
+@dataclass
+class Chunk:
+    """A block of audio from a source.
+
+    Attributes:
+        audio: float32 mono samples at 16 kHz.
+        start_sample: Stream position of the first sample (samples received so far).
+        captured_wall: Wall-clock time (Unix seconds) at which the last sample was received.
+        discontinuity: The stream broke before this chunk (a network stream reconnected);
+            ``audio`` may be empty for a chunk that only signals the break.
+    """
+
+    audio: np.ndarray
+    start_sample: int
+    captured_wall: float
+    discontinuity: bool = False
 
 
 @dataclass
@@ -293,3 +314,40 @@ class Segmenter:
             keep_from = self.position - self.pad
         while self._frames and self._frames[0].end <= keep_from:
             self._frames.popleft()
+
+
+def segment_array(
+    audio: np.ndarray,
+    settings: LiveSettings,
+    *,
+    vad: VoiceDetector | None = None,
+    chunk_samples: int = FRAME_SAMPLES,
+    start_wall: float = 0.0,
+    clock: Callable[[], float] | None = None,
+) -> list[Transmission]:
+    """Cut a whole recording into transmissions by feeding it to a :class:`Segmenter`.
+
+    Args:
+        audio: float32 mono 16 kHz samples.
+        settings: The ``[live]`` settings (detector, thresholds, padding, maximum length).
+        vad: The voice detector (default: ``settings.vad``, loaded fresh).
+        chunk_samples: Samples per fed chunk; the result does not depend on it.
+        start_wall: Wall-clock time of the first sample: chunks are stamped as if received
+            at ``start_wall`` + their stream position (0: stream seconds).
+        clock: Stamps ``closed_wall`` (default: the stream time of the last sample fed, so the
+            result depends on the audio only).
+
+    Returns:
+        The transmissions in order; speculation is off (nothing is offered early).
+    """
+    from .vad import load_vad
+
+    samples = np.asarray(audio, dtype=np.float32).reshape(-1)
+    fed = [start_wall]
+    segmenter = Segmenter(vad or load_vad(settings.vad), settings, clock=clock or (lambda: fed[0]), speculative=False)
+    out: list[Transmission] = []
+    for start in range(0, len(samples), chunk_samples):
+        block = samples[start:start + chunk_samples]
+        fed[0] = start_wall + (start + len(block)) / SAMPLE_RATE
+        out += segmenter.feed(Chunk(block, start, fed[0]))
+    return out + segmenter.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import sqlite3
@@ -24,8 +25,9 @@ HELD_OUT = "espeak:en-us+m3"
 
 
 def _settings(**data) -> Settings:
+    # Every clean clip catalogued (clean_share 1): these tests count rows per utterance.
     base = {"engines": ["espeak", "piper"], "dev_fraction": 0.2, "test_fraction": 0.3, "test_voice_share": 1.0,
-            "test_voices": [HELD_OUT]}
+            "test_voices": [HELD_OUT], "clean_share": 1.0}
     base.update(data)
     return Settings().replace(data=base)
 
@@ -142,7 +144,8 @@ def _interrupt_when(args: tuple[str, ...], db: Path, rows: int, sig: int) -> int
 def test_ctrl_c_and_kill_minus_nine_then_resume(workspace, run_cli):
     n = 30
     ws = str(workspace.root)
-    args = ("prepare", "--samples", str(n), "-w", ws, "--no-progress", "--set", "data.engines=espeak")
+    args = ("prepare", "--samples", str(n), "-w", ws, "--no-progress", "--set", "data.engines=espeak",
+            "--set", "data.clean_share=1.0")
 
     assert _interrupt_when(args, workspace.db_path, 6, signal.SIGINT) == 130  # Ctrl-C
     with Catalogue(workspace.db_path) as cat:
@@ -199,3 +202,58 @@ def test_everyday_sentences_are_mixed_into_training_only(workspace):
     assert {s.split for i, s in enumerate(samples) if i not in slots} - {"train"}  # ATC still reaches dev/test
     # Off means off: the same slots hold ATC transmissions again.
     assert everyday_slots(8, 42, 0.0) == set()
+
+
+def test_clean_share_catalogues_a_few_clean_clips_and_caches_the_rest(workspace, monkeypatch):
+    from atc_whisper.audio import tts
+    from atc_whisper.data.prepare import catalogues_clean
+
+    n = 16
+    settings = _settings(samples=n, engines=["espeak"], clean_share=0.25, augmented_per_sample=1, test_voice_share=0.0)
+    chosen = {i for i in range(n) if catalogues_clean(42, i, 0.25)}
+    assert 0 < len(chosen) < n
+    prepare_dataset(workspace, settings, progress=False)
+    utterances = generate_utterances(n, 42)
+    with Catalogue(workspace.db_path) as cat:
+        samples = cat.samples()
+    clean = [s for s in samples if not s.augmented]
+    radio = [s for s in samples if s.augmented]
+    assert len(radio) == n  # every utterance still has its radio variant
+    assert sorted(int(s.uid.split("-")[2]) for s in clean) == sorted(chosen)
+    assert _wav_files(workspace) == {s.audio_path.resolve() for s in samples}  # synthetic/ holds only catalogued clips
+    cached = sorted(workspace.clean_cache_dir.glob("*.wav"))
+    assert {p.stem for p in cached} == {s.parent_uid for s in radio} - {s.uid for s in clean}
+    for path in cached:  # each with the recipe it was made from
+        recipe = json.loads(path.with_suffix(".json").read_text())
+        index = int(path.stem.split("-")[2])
+        assert recipe["text"] == utterances[index].text and recipe["voice"].startswith("espeak:")
+    for s in radio:  # the meaning says what kind of transmission it is
+        assert s.meaning["kind"] and s.meaning["phraseology"] in ("icao", "faa") and "blocked" in s.meaning
+
+    # More variants later come from the kept clean clips: nothing is synthesised again.
+    spoken: list[str] = []
+    real = tts.synthesize
+    monkeypatch.setattr(tts, "synthesize", lambda text, voice, **kw: spoken.append(text) or real(text, voice, **kw))
+    prepare_dataset(workspace, settings.replace(data={"augmented_per_sample": 2}), progress=False)
+    assert not set(spoken) & {u.text for u in utterances}
+    with Catalogue(workspace.db_path) as cat:
+        assert cat.count() == len(samples) + n and cat.verify_files() == []
+
+
+def test_without_radio_variants_every_clean_clip_is_catalogued(workspace):
+    prepare_dataset(workspace, _settings(samples=4, engines=["espeak"], clean_share=0.0, augmented_per_sample=0),
+                    progress=False)
+    with Catalogue(workspace.db_path) as cat:
+        assert cat.count() == 4 and not cat.samples(augmented=True)
+
+
+def test_blocked_transmissions_get_the_blocking_burst(workspace):
+    seed, index = next((s, i) for s in range(200) for i, u in enumerate(generate_utterances(8, s)) if u.blocked)
+    settings = _settings(samples=index + 1, seed=seed, engines=["espeak"], clean_share=0.0, test_voice_share=0.0,
+                         plain_fraction=0.0)
+    prepare_dataset(workspace, settings, progress=False)
+    utterance = generate_utterances(index + 1, seed)[index]
+    with Catalogue(workspace.db_path) as cat:
+        variant = next(s for s in cat.samples(augmented=True) if s.text_norm == utterance.reference)
+    assert variant.meaning["blocked"] is True and variant.params["channel"]["blocked"] is True
+    assert variant.params["channel"]["blocked_s"] >= 0.3

@@ -11,6 +11,14 @@ group; its split is fixed the first time it is catalogued (by its position in th
 sequence); test utterances are spoken by a held-out test voice with probability
 ``data.test_voice_share``, train/dev utterances never are.
 
+Clean clips: every utterance is synthesised once; the clean clip is the source of its radio
+variants and is kept (``data/cache/clean/``, with the voice and prosody it was made with) so
+that more variants later come from the same speech. Only a share ``data.clean_share`` of the
+utterances (drawn per utterance from the seed and its position) also catalogue their clean
+clip as a training sample (``data/atc_dataset/synthetic/``): radio listeners never hear studio
+speech. Blocked transmissions (``Utterance.blocked``) get the channel's blocking burst, and the
+channel's second-station effect mixes in another generated transmission (eSpeak, cheap).
+
 Rehearsal: a share ``data.plain_fraction`` of the generator's slots holds an everyday English
 sentence (:mod:`atc_whisper.phraseology.everyday`, phase ``"everyday"``, no role or callsign)
 instead of a transmission. Those go to the training split only, so fine-tuning keeps seeing
@@ -31,6 +39,7 @@ import csv
 import dataclasses
 import hashlib
 import io
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -145,6 +154,18 @@ class EverydayUtterance:
         return cls(uid=f"s{seed}-{index:06d}", text=text, reference=text)
 
 
+def catalogues_clean(seed: int, index: int, share: float) -> bool:
+    """Whether the ``index``-th utterance catalogues its clean clip (``data.clean_share``).
+
+    Drawn per utterance from (seed, index), so growing ``data.samples`` keeps earlier choices.
+    """
+    return share >= 1.0 or (share > 0.0 and np.random.default_rng([seed, index, 8_888]).random() < share)
+
+
+#: Offset of the generator seed whose transmissions are the second stations of the channel.
+INTERFERER_SEED_OFFSET = 7_919
+
+
 def everyday_slots(n: int, seed: int, fraction: float) -> set[int]:
     """Generator slots (indices below ``n``) that hold an everyday sentence instead of ATC speech.
 
@@ -204,7 +225,11 @@ def _meaning(utterance: Any) -> dict[str, Any]:
             commands.append(c.as_dict())
         else:
             commands.append(dataclasses.asdict(c) if dataclasses.is_dataclass(c) and not isinstance(c, type) else str(c))
-    return {"callsign": getattr(utterance, "callsign", None), "commands": commands}
+    meaning: dict[str, Any] = {"callsign": getattr(utterance, "callsign", None), "commands": commands}
+    for key in ("kind", "blocked", "phraseology"):  # transmission kind, cut short, ICAO or FAA forms
+        if hasattr(utterance, key):
+            meaning[key] = getattr(utterance, key)
+    return meaning
 
 
 def _existing_group_splits(catalogue: Catalogue) -> dict[str, str]:
@@ -236,23 +261,27 @@ def prepare_dataset(workspace: Workspace, settings: Settings, *, progress: bool 
     started = time.perf_counter()
     data = settings.data
     report = PrepareReport(requested=data.samples)
-    if not data.keep_clean and data.augmented_per_sample == 0:
-        raise DataError("nothing to prepare: data.keep_clean is false and data.augmented_per_sample is 0; "
-                        "keep the clean clips or ask for at least one radio variant.")
-    utterances: list[Any] = list(generate_utterances(data.samples, data.seed, pilot_fraction=data.pilot_fraction))
+    utterances: list[Any] = list(generate_utterances(data.samples, data.seed, pilot_fraction=data.pilot_fraction,
+                                                     short_fraction=data.short_fraction, us_fraction=data.us_fraction))
     everyday = everyday_slots(len(utterances), data.seed, data.plain_fraction)
     for index in everyday:
         utterances[index] = EverydayUtterance.make(data.seed, index)
     plan = VoicePlan(list(data.engines), list(data.test_voices), data.test_voice_share)
     channel = None
+    interferer_voices: list[str] = []
     if data.augmented_per_sample > 0:
         from ..audio.channel import RadioChannel
+        from ..audio.tts import list_voices
 
         channel = RadioChannel(settings.channel, workspace.noise_dir)
+        if "espeak" in data.engines:  # second stations: cheap eSpeak voices, never a held-out test voice
+            interferer_voices = [v.id for v in list_voices(["espeak"]) if v.id not in set(data.test_voices)]
     workspace.synthetic_dir.mkdir(parents=True, exist_ok=True)
     workspace.augmented_dir.mkdir(parents=True, exist_ok=True)
-    for folder in (workspace.synthetic_dir, workspace.augmented_dir):
+    workspace.clean_cache_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (workspace.synthetic_dir, workspace.augmented_dir, workspace.clean_cache_dir):
         remove_partial_files(folder)
+        remove_partial_files(folder, ".json")
 
     with Catalogue(workspace.db_path) as catalogue:
         existing = catalogue.uids(SOURCE)
@@ -271,7 +300,7 @@ def prepare_dataset(workspace: Workspace, settings: Settings, *, progress: bool 
             bar = tqdm(list(enumerate(utterances)), desc="prepare", unit="utt", disable=not progress)
             for index, utterance in bar:
                 _prepare_one(index, utterance, groups[index], splits[index], workspace, settings, plan, channel,
-                             catalogue, existing, report, run_id)
+                             catalogue, existing, report, run_id, interferer_voices)
                 bar.set_postfix(added=report.added_samples, skipped=len(report.skipped), refresh=False)
             status = "completed"
         except KeyboardInterrupt:
@@ -295,7 +324,7 @@ def prepare_dataset(workspace: Workspace, settings: Settings, *, progress: bool 
 
 def _prepare_one(index: int, utterance: Any, group: str, split: str, workspace: Workspace, settings: Settings,
                  plan: VoicePlan, channel: Any, catalogue: Catalogue, existing: set[str], report: PrepareReport,
-                 run_id: int) -> None:
+                 run_id: int, interferer_voices: list[str] | None = None) -> None:
     """Make whatever is missing of one utterance and catalogue it in one transaction."""
     from ..audio.io import load_audio, write_wav
     from ..audio.tts import random_voice_params as draw_params
@@ -304,11 +333,12 @@ def _prepare_one(index: int, utterance: Any, group: str, split: str, workspace: 
     data = settings.data
     clean_uid = sample_uid(data.seed, index, utterance.text)
     aug_uids = [f"{clean_uid}-aug{k}" for k in range(data.augmented_per_sample)]
-    wanted = ([clean_uid] if data.keep_clean else []) + aug_uids
+    keep_clean = data.augmented_per_sample == 0 or catalogues_clean(data.seed, index, data.clean_share)
+    wanted = ([clean_uid] if keep_clean else []) + aug_uids
     missing = [u for u in wanted if u not in existing]
     stale = _stale_uids(existing, data.seed, index, clean_uid)
     if not missing:
-        _replace(catalogue, stale, [], existing, report, index)
+        _replace(catalogue, stale, [], existing, report, index, workspace)
         report.already_complete += 1
         return
     # Every random draw of this utterance comes from generators seeded by (seed, index, stream),
@@ -317,18 +347,25 @@ def _prepare_one(index: int, utterance: Any, group: str, split: str, workspace: 
     voice = plan.choose(split, rng)
     engine = split_voice_id(voice)[0]
     clean_path = workspace.synthetic_dir / f"{clean_uid}.wav"
+    cache_path = workspace.clean_cache_dir / f"{clean_uid}.wav"
     try:
         tts_params = draw_params(voice, rng)
+        recipe = {"text": utterance.text, "voice": voice, "tts": tts_params}
+        synthesised = False
         if clean_uid in existing and clean_path.exists():
             clean = load_audio(clean_path)  # only variants are missing; reuse the catalogued clip
+        elif _cached_recipe(cache_path) == json.loads(json.dumps(recipe)):
+            clean = load_audio(cache_path)  # made before for the same words, voice and prosody
         else:
-            clean = synthesize(utterance.text, voice, **tts_params)
+            clean, synthesised = synthesize(utterance.text, voice, **tts_params), True
         duration = clean.size / 16_000
         if duration < data.min_duration_s or duration > data.max_duration_s:
             raise _Skip(f"clean clip is {duration:.2f} s, outside data.min_duration_s..max_duration_s "
                         f"({data.min_duration_s:g}..{data.max_duration_s:g} s)")
-        if clean_uid not in existing:
+        if keep_clean and clean_uid not in existing:
             write_wav(clean_path, clean)
+        elif not keep_clean and synthesised:
+            _cache_clean(cache_path, clean, recipe)
     except _Skip as exc:
         _skip(catalogue, report, clean_uid, str(exc), run_id)
         return
@@ -354,13 +391,15 @@ def _prepare_one(index: int, utterance: Any, group: str, split: str, workspace: 
         rows.append(Sample(uid=uid, audio_path=path, sha256=digest, duration_s=round(audio_s, 4), **base, **extra))
 
     clean_params = {"tts": tts_params, "utterance_uid": getattr(utterance, "uid", None), "index": index}
-    if data.keep_clean and clean_uid not in existing:
+    if keep_clean and clean_uid not in existing:
         add(clean_uid, clean_path, clean.size / 16_000, params=clean_params)
+    blocked = bool(getattr(utterance, "blocked", False))
     for k, uid in enumerate(aug_uids):
         if uid in existing:
             continue
         assert channel is not None
-        radio, channel_params = channel.apply(clean, np.random.default_rng([data.seed, index, k + 1]))
+        radio, channel_params = channel.apply(clean, np.random.default_rng([data.seed, index, k + 1]), blocked=blocked,
+                                              interferer=_interferer(settings, voice, interferer_voices or []))
         seconds = radio.size / 16_000
         if seconds > data.max_duration_s:
             _skip(catalogue, report, uid, f"radio variant is {seconds:.1f} s > data.max_duration_s", run_id)
@@ -370,14 +409,60 @@ def _prepare_one(index: int, utterance: Any, group: str, split: str, workspace: 
         snr = channel_params.get("snr_db")
         add(uid, path, seconds, augmented=True, parent_uid=clean_uid, snr_db=None if snr is None else float(snr),
             params={**clean_params, "channel": channel_params})
-    _replace(catalogue, stale, rows, existing, report, index)
-    if not data.keep_clean:
-        clean_path.unlink(missing_ok=True)  # only the radio variants are catalogued; no orphan clean file
+    _replace(catalogue, stale, rows, existing, report, index, workspace)
+    if keep_clean and clean_uid in existing:
+        for path in (cache_path, cache_path.with_suffix(".json")):  # catalogued now: the cached copy is redundant
+            path.unlink(missing_ok=True)
+
+
+def _cached_recipe(cache_path: Path) -> Any:
+    """The recipe (text, voice, TTS settings) a cached clean clip was made with, or None."""
+    sidecar = cache_path.with_suffix(".json")
+    if not (cache_path.exists() and sidecar.exists()):
+        return None
+    try:
+        return json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _cache_clean(cache_path: Path, clean: np.ndarray, recipe: dict[str, Any]) -> None:
+    """Keep an uncatalogued clean clip (then its recipe, which marks it complete)."""
+    from ..audio.io import write_wav
+
+    write_wav(cache_path, clean)
+    atomic_write_text(cache_path.with_suffix(".json"), json.dumps(recipe, sort_keys=True))
+
+
+def _interferer(settings: Settings, voice: str, voices: list[str]) -> Any:
+    """The channel's second station: another generated transmission, spoken by an eSpeak voice.
+
+    Made only when the channel draws the effect, from the channel's own random generator, so a
+    variant is reproducible; the other transmission comes from a separate generator seed.
+    """
+    from ..audio.tts import random_voice_params, synthesize
+    from ..phraseology.generator import generate_utterance
+
+    data = settings.data
+
+    def make(rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+        other = generate_utterance(data.seed + INTERFERER_SEED_OFFSET, int(rng.integers(0, 1_000_000)),
+                                   pilot_fraction=data.pilot_fraction, short_fraction=data.short_fraction,
+                                   us_fraction=data.us_fraction)
+        speaker = voices[int(rng.integers(len(voices)))] if voices else voice
+        return synthesize(other.text, speaker, **random_voice_params(speaker, rng)), {"text": other.reference,
+                                                                                      "voice": speaker}
+
+    return make
 
 
 def _replace(catalogue: Catalogue, stale: list[str], rows: list[Sample], existing: set[str], report: PrepareReport,
-             index: int) -> None:
+             index: int, workspace: Workspace | None = None) -> None:
     """Insert an utterance's rows and drop its stale predecessors in one transaction, then their files."""
+    if workspace is not None:  # cached clean clips of the superseded words
+        for uid in stale:
+            for path in (workspace.clean_cache_dir / f"{uid}.wav", workspace.clean_cache_dir / f"{uid}.json"):
+                path.unlink(missing_ok=True)
     if not stale and not rows:
         return
     stale_files = [s.audio_path for u in stale if (s := catalogue.sample(u)) is not None]

@@ -107,6 +107,12 @@ def _measure(path: Path, words: int | None) -> Any:
     return clip_stats(load_audio(path), words)
 
 
+def _clean_source(ws: Any, uid: str) -> Path:
+    """The clean clip a radio variant was made from: catalogued, else in the clean-clip cache."""
+    catalogued = ws.synthetic_dir / f"{uid}.wav"
+    return catalogued if catalogued.exists() else ws.clean_cache_dir / f"{uid}.wav"
+
+
 def synthetic_rows(workspace: Path, limit: int, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """Summaries of the workspace's radio variants (all, per engine) and of their clean sources."""
     import numpy as np
@@ -139,7 +145,7 @@ def synthetic_rows(workspace: Path, limit: int, seed: int) -> tuple[dict[str, An
     # Clean sources: the parents of the measured variants (or the catalogued clean clips when
     # there are no variants), read from the catalogue or the clean-clip cache.
     if chosen:
-        sources = [(ws.synthetic_dir / f"{s.parent_uid}.wav", len(s.text_norm.split())) for s in chosen if s.parent_uid]
+        sources = [(_clean_source(ws, s.parent_uid), len(s.text_norm.split())) for s in chosen if s.parent_uid]
     else:
         picked = [clean_rows[i] for i in sorted(rng.permutation(len(clean_rows))[:limit])]
         sources = [(s.audio_path, len(s.text_norm.split())) for s in picked]

@@ -175,11 +175,14 @@ def test_radio_speech_stays_intelligible_to_whisper() -> None:
     clean = synthesize("speedbird one two three, turn left heading two seven zero, climb flight level three five zero",
                        "espeak:en-gb")
     channel = RadioChannel(_settings(snr_db_min=15.0, snr_db_max=20.0, hum_probability=1.0, squelch_probability=1.0))
-    radio, params = channel.apply(clean, np.random.default_rng(5))
     model = WhisperModel(str(_bundled_ct2_tiny_en()), device="cpu", compute_type="int8", cpu_threads=2)
-    segments, _ = model.transcribe(radio, beam_size=1, language="en", without_timestamps=True)
-    text = " ".join(s.text for s in segments).lower()
-    assert "heading" in text and "climb" in text, (text, params)
+    heard = []
+    for seed in range(5, 10):  # the default receiver effects (library noise, clipping, codec ...) are drawn too
+        radio, params = channel.apply(clean, np.random.default_rng(seed))
+        segments, _ = model.transcribe(radio, beam_size=1, language="en", without_timestamps=True)
+        text = " ".join(s.text for s in segments).lower()
+        heard.append(("heading" in text and "climb" in text, text, params.get("noise_source")))
+    assert sum(ok for ok, _, _ in heard) >= 3, heard
 
 
 # -- receiver artefacts: clipping, codec, heterodyne, fading, a second station, blocking ---------

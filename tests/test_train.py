@@ -134,6 +134,33 @@ def test_encoder_cache_matches_the_encoder_and_feeds_the_decoder(model_and_proce
     assert loss_cached == pytest.approx(loss_full, rel=0.02)
 
 
+@pytest.mark.parametrize(("compute_type", "tolerance"), [("int8", 0.08), ("float32", 0.005)])
+def test_ct2_encoder_cache_is_close_to_the_torch_one(model_and_processor, items, tmp_path, tiny_en, session_workspace,
+                                                     compute_type, tolerance) -> None:
+    from atc_whisper.models.export import export_ct2
+    from atc_whisper.train.dataset import CT2Encoder
+
+    model, processor = model_and_processor
+    ct2_dir = export_ct2(tiny_en.hf_dir, session_workspace, quantization="int8" if compute_type == "int8" else "default")
+    fast = EncoderCache(tmp_path, model, processor.feature_extractor,
+                        encoder=CT2Encoder(ct2_dir, compute_type, threads=2))
+    torch_cache = EncoderCache(tmp_path, model, processor.feature_extractor)
+    assert fast.folder.name == f"{torch_cache.folder.name}-ct2-{compute_type}"  # its own cache
+    a = [np.load(f).astype(np.float32) for f in fast.ensure(items)]
+    b = [np.load(f).astype(np.float32) for f in torch_cache.ensure(items)]
+    for x, y in zip(a, b, strict=True):
+        assert x.shape == y.shape == (1500, 384)
+        assert np.linalg.norm(x - y) / np.linalg.norm(y) < tolerance
+    # What the decoder sees from either cache gives nearly the same loss.
+    labels = LabelEncoder(processor.tokenizer, model.generation_config)
+    losses = []
+    for cache in (fast, torch_cache):
+        batch = WhisperCollator()([CachedEncoderDataset(items[:1], [cache.path_for(items[0])], labels)[0]])
+        with torch.inference_mode():
+            losses.append(model(**batch).loss.item())
+    assert losses[0] == pytest.approx(losses[1], rel=5 * tolerance)
+
+
 def test_length_grouped_sampler_is_a_seeded_permutation() -> None:
     lengths = [float(x) for x in np.random.default_rng(0).uniform(1, 10, 40)]
     sampler = LengthGroupedSampler(lengths, batch_size=4, seed=7, group_batches=5)

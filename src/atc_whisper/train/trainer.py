@@ -14,7 +14,6 @@ generation config, resolved config, model card) and recording the run in the cat
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import logging
 import math
@@ -49,6 +48,7 @@ from .dataset import (
     TorchEncoder,
     TrainItem,
     WhisperCollator,
+    cpu_has_native_bf16,
     items_from_samples,
 )
 from .modelcard import render_model_card
@@ -269,15 +269,16 @@ def _datasets(plan: Plan, model: Any, processor: Any, settings: Settings, worksp
 
 
 def _cache_encoder(plan: Plan, model: Any, settings: Settings, workspace: Workspace) -> TorchEncoder | CT2Encoder:
-    """The backend that fills the encoder cache (``train.encoder_engine``)."""
-    engine = settings.train.encoder_engine
-    if engine == "auto":
-        engine = "ct2" if plan.device == "cpu" and importlib.util.find_spec("ctranslate2") is not None else "torch"
+    """The backend that fills the encoder cache (``train.encoder_cache_backend``)."""
+    backend = settings.train.encoder_cache_backend
+    if backend == "auto":
+        backend = "torch-bf16" if plan.device == "cpu" and cpu_has_native_bf16() else "torch-fp32"
+    engine, precision = backend.split("-")
     if engine == "torch":
-        return TorchEncoder(model)
+        return TorchEncoder(model, precision)
     from ..models.export import export_ct2
 
-    compute_type = settings.train.encoder_compute_type
+    compute_type = "int8" if precision == "int8" else "float32"
     # int8 weights for int8 compute; full-precision weights otherwise (de-quantised int8 is not fp32).
     ct2_dir = export_ct2(plan.hf_dir, workspace, quantization="int8" if compute_type == "int8" else "default")
     cores = settings.model.threads or os.cpu_count() or 1
@@ -285,7 +286,7 @@ def _cache_encoder(plan: Plan, model: Any, settings: Settings, workspace: Worksp
         return CT2Encoder(ct2_dir, compute_type, device=plan.device, threads=max(1, cores // max(plan.local_world_size, 1)))
     except (RuntimeError, ValueError) as exc:
         raise ModelError(f"CTranslate2 could not load {ct2_dir} for the encoder cache ({exc}); set "
-                         "train.encoder_engine = \"torch\".") from None
+                         "train.encoder_cache_backend = \"torch-fp32\".") from None
 
 
 def _teacher(plan: Plan, settings: Settings, train_ds: Any) -> Any:

@@ -28,12 +28,20 @@ The catalogue's clean share (clean clips among the synthetic samples) is printed
 segmenter (Silero VAD, ``[live]`` settings) and measures those (no transcripts: no words/s),
 e.g. the public-domain FAA recordings as a sanity check of the measures.
 
+``--rechannel`` sends the same clean sources through the radio channel of the current code and
+settings (the workspace's, plus ``--set``), seeded as ``prepare`` seeds the first variant, and
+adds that row: a channel change measured in seconds, without synthesising anything. E.g.
+``--rechannel --set channel.speed_min=1.3 --set channel.speed_max=1.48`` shows what the
+durations would be at the real speaking rate (a simulation: speed perturbation also raises
+the pitch).
+
 Usage::
 
     .venv/bin/python bench/realism.py --workspace /tmp/ws                  # an existing workspace
     .venv/bin/python bench/realism.py --workspace /tmp/fresh --samples 300 # prepare it first
     .venv/bin/python bench/realism.py --workspace /tmp/ws --audio ../shared/real-radio/faa-public-domain
     .venv/bin/python bench/realism.py --samples 300 --set channel.clip_probability=0.5 --json out.json
+    .venv/bin/python bench/realism.py --workspace /tmp/ws --rechannel --set channel.codec_probability=0.5
 
 Without ``--workspace``, ``--samples`` prepares a new temporary workspace.
 """
@@ -82,7 +90,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reference", choices=sorted(REFERENCE_KEYS), default="european",
                         help="Real set the distances are measured against.")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="Setting for --samples (repeatable).")
+                        help="Setting for --samples and --rechannel (repeatable).")
+    parser.add_argument("--rechannel", action="store_true",
+                        help="Also measure the clean sources sent through the current channel and settings.")
     parser.add_argument("--json", type=Path, default=None, help="Also write the rows and distances here.")
     return parser.parse_args(argv)
 
@@ -155,6 +165,39 @@ def synthetic_rows(workspace: Path, limit: int, seed: int) -> tuple[dict[str, An
         rows["synthetic clean (studio) clip"] = summarise(clean)
     info["clean_sources_missing"] = len(sources) - len(present)
     return rows, info
+
+
+def rechannel_row(workspace: Path, limit: int, seed: int, overrides: list[str]) -> dict[str, Any]:
+    """The clean sources of the measured variants through the current channel (no synthesis)."""
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from atc_whisper.audio.channel import RadioChannel
+    from atc_whisper.audio.io import load_audio
+    from atc_whisper.audio.stats import clip_stats, summarise
+    from atc_whisper.config import CONFIG_FILENAME, load_settings
+    from atc_whisper.data.catalogue import Catalogue
+    from atc_whisper.data.prepare import EVERYDAY_PHASE, SOURCE
+    from atc_whisper.workspace import Workspace
+
+    ws = Workspace.at(workspace)
+    settings = load_settings(workspace_config=workspace / CONFIG_FILENAME, overrides=overrides)
+    with Catalogue(ws.db_path) as catalogue:
+        radio = [s for s in catalogue.samples(source=SOURCE, augmented=True) if s.phase != EVERYDAY_PHASE]
+    rng = np.random.default_rng(seed)
+    chosen = [radio[i] for i in sorted(rng.permutation(len(radio))[:limit])]
+    channel = RadioChannel(settings.channel, ws.noise_dir)
+    stats = []
+    for s in tqdm(chosen, desc="re-channelled", leave=False):
+        source = _clean_source(ws, s.parent_uid or "")
+        if not source.exists():
+            continue
+        index = int(s.params.get("index", 0))
+        audio, _ = channel.apply(load_audio(source), np.random.default_rng([settings.data.seed, index, 1]),
+                                 blocked=bool(s.meaning.get("blocked")))
+        stats.append(clip_stats(audio, len(s.text_norm.split())))
+    label = "re-channelled" + (f" ({', '.join(overrides)})" if overrides else "")
+    return {label: summarise(stats)} if stats else {}
 
 
 def audio_rows(folder: Path) -> dict[str, Any]:
@@ -241,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.samples is not None:
         prepare(workspace, args.samples, args.overrides)
     rows, info = synthetic_rows(workspace, args.limit, args.seed)
+    if args.rechannel:
+        rows.update(rechannel_row(workspace, args.limit, args.seed, args.overrides))
     for folder in args.audio:
         rows.update(audio_rows(folder))
     real = {name: SetSummary(**values) for name, values in REAL.items()}
@@ -268,4 +313,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from atc_whisper.errors import AtcWhisperError
+
+    try:
+        raise SystemExit(main())
+    except AtcWhisperError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None

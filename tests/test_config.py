@@ -106,3 +106,22 @@ def test_radio_mix_defaults_match_the_generator() -> None:
     assert (data.short_fraction, data.us_fraction) == (DEFAULT_SHORT_FRACTION, DEFAULT_US_FRACTION)
     with pytest.raises(ConfigError, match=r"channel\.codec_probability"):
         load_settings(overrides=["channel.codec_probability=1.5"])
+
+
+def test_engine_mix_is_checked_and_normalised():
+    from atc_whisper.config import TTS_ENGINES, engine_shares
+
+    s = Settings()
+    assert s.data.engines == list(TTS_ENGINES) and s.data.engine_weights == []
+    assert engine_shares(s.data.engines, []) == pytest.approx(
+        {"espeak": 0.4, "piper": 0.05, "kokoro": 0.25, "flite": 0.15, "festival": 0.15})
+    assert engine_shares(["espeak", "kokoro"], [3, 1]) == {"espeak": 0.75, "kokoro": 0.25}
+    assert load_settings(overrides=["data.engines=espeak"]).data.engines == ["espeak"]  # built-in shares follow
+    with pytest.raises(ConfigError, match=r"2 weights for 3 engines \(espeak, kokoro, flite\).*one weight per engine"):
+        load_settings(overrides=["data.engines=['espeak','kokoro','flite']", "data.engine_weights=[1,2]"])
+    with pytest.raises(ConfigError, match="all zeros"):
+        load_settings(overrides=["data.engines=['espeak']", "data.engine_weights=[0]"])
+    with pytest.raises(ConfigError, match=r"unknown engine 'mbrola'.*espeak, piper, kokoro, flite, festival"):
+        load_settings(overrides=["data.engines=['mbrola']"])
+    with pytest.raises(ConfigError, match=r"'data\.workers' = -1"):
+        load_settings(overrides=["data.workers=-1"])

@@ -198,3 +198,18 @@ def test_selection_filters_and_spreads(evaluated):
     assert [s.uid for s in spread] == [everything[0].uid, everything[2].uid]  # evenly spaced, not the first two
     family = select_samples(ws, Selection(split="all", source="generic:"))
     assert [s.source for s in family] == ["generic:demo"]
+
+
+def test_role_accuracy_from_hypotheses(evaluated):
+    ws, _, result = evaluated
+    with open(ws.evaluation_results, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for label in ("base", "fine_tuned"):
+        right = sum(r[f"{label}_role_hyp"] == r["role"] for r in rows)
+        assert result.summary[label]["role_acc"] == pytest.approx(right / len(rows))
+        assert {r[f"{label}_role_hyp"] for r in rows} <= {"controller", "pilot", "unknown"}
+        groups = result.report["models"][label]["groups"]["role"]
+        assert set(groups["pilot"]) >= {"role_acc"}
+    # the classifier is right on every reference: what is lost comes from recognition errors
+    assert result.report["roles"] == {"reference_n_role": 3, "reference_role_acc": 1.0, "reference_role_coverage": 1.0}
+    assert "role_acc" in result.report["metric_definitions"]

@@ -281,3 +281,124 @@ def test_import_stats_and_check_through_the_cli(run_cli, workspace, clips, tmp_p
 
     missing = run_cli("import", "atco2", str(tmp_path / "nothing"), "-w", ws)
     assert missing.returncode == 1 and missing.stderr.startswith("Error:") and "Traceback" not in missing.stderr
+
+
+# -- real-corpus cases (issue 11): inline foreign speech, ends past the audio, .info context ---
+
+REAL_XML = """<?xml version='1.0' encoding='utf-8'?>
+<data>
+  <segment><start>{s[0]:.2f}</start><end>{e[0]:.2f}</end><speaker>A</speaker><speaker_label>Ruzyne Tower</speaker_label>
+    <text>[#callsign] Speedbird one two three [/#callsign] [NE Czech] dobrý den [/NE] [#command] climb [/#command] [#value] flight level three five zero [/#value]</text>
+    <tags><non_english>1</non_english><correct_transcript>1</correct_transcript></tags></segment>
+  <segment><start>{s[1]:.2f}</start><end>{e[1]:.2f}</end><speaker>B</speaker><speaker_label>DLH4AB</speaker_label>
+    <text>[#callsign] Lufthansa four alfa bravo [/#callsign] [NE German] tschüss [\\NE] contact tower one one eight decimal seven</text></segment>
+  <segment><start>{s[2]:.2f}</start><end>{e[2]:.2f}</end><speaker>C</speaker><speaker_label>RYR92</speaker_label>
+    <text>[#callsign] Ryanair niner two [/#callsign] cleared to land runway two seven left děkuji</text></segment>
+  <segment><start>{s[3]:.2f}</start><end>{e[3]:.2f}</end><speaker>A</speaker><speaker_label>Ruzyne Tower</speaker_label>
+    <text>[#nonenglish] nashledanou [/Ne]</text></segment>
+  <segment><start>{s[4]:.2f}</start><end>{e[4]:.2f}</end><speaker>A</speaker><speaker_label>Ruzyne Tower</speaker_label>
+    <text>[#callsign] CSA one [/#callsign] report final</text></segment>
+</data>
+"""
+REAL_INFO = """airport: LKPR (Prague Ruzyne)
+channel: Tower
+frequency: 134.560 MHz
+waypoints nearby: BAVOX, GOLOP RAPET
+callsigns nearby:
+BAW123 : Speedbird One Two Three
+DLH4AB : Lufthansa Four Alfa Bravo
+RYR92 : Ryanair Nine Two
+CSA4AB
+"""
+REAL_STEM = "LKPR_RUZYNE_Tower_134_560MHz_20201025_090915"
+
+
+def write_real_atco2(folder: Path, clips: list[np.ndarray]) -> dict[str, float]:
+    """An ATCO2 recording in the corpus layout with the three real-corpus cases; returns its timing."""
+    recording = np.concatenate([silence(0.3), clips[0], silence(0.5), clips[1], silence(0.5), clips[2]])
+    write_wav(folder / f"{REAL_STEM}.wav", recording)
+    total = recording.size / SR
+    s0 = 0.3
+    s1 = s0 + clips[0].size / SR + 0.5
+    s2 = s1 + clips[1].size / SR + 0.5
+    starts = [s0, s1, s2, s0, s1]
+    ends = [s0 + clips[0].size / SR, s1 + clips[1].size / SR,
+            total + 0.08,   # annotation rounding: 0.08 s past the end -> clamped, kept
+            s0 + 0.8,       # wholly foreign -> skipped
+            total + 2.0]    # 2 s past the end: really outside -> skipped
+    (folder / f"{REAL_STEM}.xml").write_text(REAL_XML.format(s=starts, e=ends), encoding="utf-8")
+    (folder / f"{REAL_STEM}.info").write_text(REAL_INFO, encoding="utf-8")
+    return {"total_s": total, "start_2": s2}
+
+
+def test_atco2_foreign_spans_end_rounding_and_info(workspace, clips, tmp_path: Path):
+    data = tmp_path / "DATA"
+    timing = write_real_atco2(data, clips)
+    report = import_corpus("atco2", data, workspace, Settings(), progress=False)
+    assert (report.imported, report.clamped, report.foreign_stripped, report.recordings) == (3, 1, 2, 1)
+    found = [r for _, r in report.skipped]
+    assert len(found) == 2, found
+    assert any("non-English segment" in r and "nashledanou" in r for r in found)
+    assert any("beyond the audio's end" in r and "data.end_tolerance_s" in r for r in found)
+    assert sorted(found) == sorted(reasons(workspace, "atco2"))  # stored with their reasons
+
+    with Catalogue(workspace.db_path) as cat:
+        tower, pilot, ryanair = cat.samples(source="atco2")
+        (rec,) = cat.recordings("atco2")
+    # Foreign words never reach the English reference; they are kept beside it.
+    assert tower.text_norm == "speedbird one two three climb flight level three five zero"
+    assert tower.params["non_english"] == [{"language": "Czech", "text": "dobrý den"}]
+    assert tower.params["flags"] == {"non_english": 1, "correct_transcript": 1}
+    assert pilot.text_norm == "lufthansa four alfa bravo contact tower one one eight decimal seven"
+    assert pilot.params["non_english"][0]["language"] == "German"
+    assert "dobrý den" in tower.text_raw  # the raw text is kept as it was
+    # An unmarked word with diacritics is transliterated whole, never cut to a fragment.
+    assert ryanair.text_norm.endswith("two seven left dekuji") and "non_english" not in ryanair.params
+    # The end 0.08 s past the audio is clamped to it; the clip is the rest of the recording.
+    assert ryanair.params["end_clamped_from_s"] == pytest.approx(timing["total_s"] + 0.08, abs=0.01)
+    assert ryanair.params["end_s"] == pytest.approx(timing["total_s"], abs=0.01)
+    assert ryanair.duration_s == pytest.approx(clips[2].size / SR, abs=0.02)
+    # The .info file, per recording, keyed like the segments' leakage group.
+    assert rec.group_id == tower.group_id == ryanair.group_id == f"atco2:{REAL_STEM}"
+    assert (rec.airport, rec.airport_name, rec.channel, rec.frequency_mhz) == ("LKPR", "Prague Ruzyne", "Tower", 134.56)
+    assert rec.waypoints == ["BAVOX", "GOLOP", "RAPET"]
+    # A bare code is read as a callsign (an airline the reader does not know is spelled out).
+    assert rec.known_callsigns() == ["speedbird one two three", "lufthansa four alfa bravo", "ryanair nine two",
+                                     "charlie sierra alfa four alfa bravo"]
+    assert rec.raw_info == REAL_INFO and rec.audio_path == data / f"{REAL_STEM}.wav"
+
+    # Re-running changes nothing, and updates the stored context in place.
+    (data / f"{REAL_STEM}.info").write_text(REAL_INFO.replace("Tower", "Radar"), encoding="utf-8")
+    again = import_corpus("atco2", data, workspace, Settings(), progress=False)
+    assert (again.imported, again.already) == (0, 3)
+    with Catalogue(workspace.db_path) as cat:
+        (rec,) = cat.recordings("atco2")
+    assert rec.channel == "Radar"
+
+
+def test_atco2_non_english_skip_setting(workspace, clips, tmp_path: Path):
+    data = tmp_path / "DATA"
+    write_real_atco2(data, clips)
+    settings = Settings().replace(data={"non_english": "skip", "end_tolerance_s": 0.05})
+    report = import_corpus("atco2", data, workspace, settings, progress=False)
+    assert report.imported == 0  # two with inline foreign speech, the clamped one now too far out
+    stored = reasons(workspace, "atco2")
+    assert sum("data.non_english = 'skip'" in r and ("Czech" in r or "German" in r) for r in stored) == 2
+    assert sum("beyond the audio's end" in r for r in stored) == 2
+    assert len(stored) == 5
+
+
+def test_generic_and_atcosim_foreign_markup(workspace, clips, tmp_path: Path):
+    root = tmp_path / "mine"
+    write_wav(root / "a.wav", clips[0])
+    write_wav(root / "b.wav", clips[1])
+    (root / "list.csv").write_text(
+        "audio,text\n"
+        f"a.wav,\"{TEXTS[0]} [NE Czech] na shledanou [/NE]\"\n"
+        f"b.wav,\"<FL> servus </FL> {TEXTS[1]}\"\n", encoding="utf-8")
+    report = import_corpus("generic", root / "list.csv", workspace, Settings(), progress=False)
+    assert report.imported == 2 and report.foreign_stripped == 2
+    with Catalogue(workspace.db_path) as cat:
+        a, b = cat.samples(source="generic:list")
+    assert a.text_norm == TEXTS[0] and b.text_norm == normalize_atc(TEXTS[1])
+    assert b.params["non_english"] == [{"language": None, "text": "servus"}]

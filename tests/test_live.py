@@ -159,6 +159,45 @@ def test_file_source_one_transcript_per_transmission(session, live_ws, tiny_en, 
     assert all(item.audio_path.is_file() for item in items)
 
 
+# Two interleaved exchanges: the first readback is right, the second reads back FL340 for FL350.
+EXCHANGE_TEXTS = [
+    "Delta seven eight nine, climb flight level two four zero.",
+    "Delta four five six, climb flight level three five zero.",
+    "Climbing flight level two four zero, Delta seven eight nine.",
+    "Climbing flight level three four zero, Delta four five six.",
+]
+
+
+def test_readback_mismatch_is_flagged_as_it_happens(live_ws, tiny_en, run_cli, tmp_path):
+    from atc_whisper.data.catalogue import Catalogue
+
+    session = synthetic_session(EXCHANGE_TEXTS, gaps_s=1.5, noise_dbfs=-60.0, seed=7)
+    wav = session.write_wav(tmp_path / "exchanges.wav")
+    jsonl = tmp_path / "out.jsonl"
+    result = run_cli(*live_args(live_ws, tiny_en, "--file", str(wav), "--jsonl", str(jsonl)))
+    assert result.returncode == 0, result.stderr
+    records = read_jsonl(jsonl)
+    assert len(records) == 4, [r["text"] for r in records]
+    assert [r["role"] for r in records] == ["controller", "controller", "pilot", "pilot"]
+    assert all(0.5 <= r["role_score"] <= 1.0 for r in records)
+    first, second = records[0]["exchange"], records[1]["exchange"]
+    assert first is not None and second is not None and first != second
+    assert [r["exchange"] for r in records[2:]] == [first, second]
+    assert records[0]["readback"] is None and records[1]["readback"] is None
+    assert records[2]["readback"] == {"status": "ok", "instruction": records[0]["index"], "differences": []}
+    wrong = records[3]["readback"]
+    assert wrong["status"] == "mismatch" and wrong["instruction"] == records[1]["index"]
+    assert [(d["item"], d["expected"], d["kind"]) for d in wrong["differences"]] == [("level", "FL350", "changed")]
+    assert wrong["differences"][0]["heard"] != "FL350"
+    # shown as it happens, and counted at the end
+    assert "READBACK MISMATCH: level FL350 read back as" in result.stdout
+    assert "readback ok" in result.stdout and "2 readbacks checked, 1 mismatches" in result.stdout
+    with Catalogue(live_ws.db_path) as catalogue:  # the catalogue row carries the same fields
+        rows = catalogue.transcripts()[-4:]
+    assert [(r["role"], r["exchange"], r["readback"]) for r in rows] == [
+        (r["role"], r["exchange"], r["readback"]) for r in records]
+
+
 def test_stdin_pcm_source(session, live_ws, tiny_en, run_cli, tmp_path):
     jsonl = tmp_path / "out.jsonl"
     result = run_cli(*live_args(live_ws, tiny_en, "--stdin", "--rate", "16000", "--format", "s16le",

@@ -116,3 +116,24 @@ def test_raw_normalize_only_folds_case_punctuation_and_space() -> None:
     assert raw_normalize("Don't  STOP") == "dont stop"
     assert raw_normalize("niner") == "niner"
     assert raw_normalize("") == ""
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("[NE Czech] dobrý den [/NE]", "dobry den"),  # never "dobr den"
+    ("Zürich Tower, grüezi", "zurich tower gruezi"),
+    ("Øresund, straße, Łódź, Ærø", "oresund strasse lodz aero"),
+    ("ČSA 123 Praha Ruzyně", normalize_atc("CSA 123 Praha Ruzyne")),
+    ("Привет speedbird 123", "speedbird one two three"),  # no Latin form: the word goes, whole
+    ("runway 27L, 10°C, ½ mile", "runway two seven left one zero c mile"),
+])
+def test_diacritics_are_transliterated_never_cut(raw: str, expected: str) -> None:
+    out = normalize_atc(raw)
+    assert out == expected
+    assert normalize_atc(out) == out
+    assert re.fullmatch(r"([a-z]+( [a-z]+)*)?", out)
+
+
+def test_reference_and_hypothesis_spellings_of_a_foreign_word_agree() -> None:
+    # WER compares the two sides after the same normaliser: a reference typed with diacritics
+    # and a hypothesis without them (or vice versa) must meet.
+    assert normalize_atc("Děkuji, nashledanou") == normalize_atc("dekuji nashledanou")

@@ -45,6 +45,12 @@ def test_second_run_skips_everything(pipeline_run):
     assert ws.evaluation_report.stat().st_mtime_ns == report_mtime
 
 
+def test_the_worker_count_changes_no_stage(pipeline_run):
+    ws, settings, _, _ = pipeline_run
+    again = run_pipeline(ws, settings.replace(data={"workers": 2}), progress=False)
+    assert [o.status for o in again.stages] == ["skipped"] * 4  # same clips, however many make them
+
+
 def test_changing_evaluation_settings_reruns_only_evaluate(pipeline_run):
     ws, settings, _, _ = pipeline_run
     model_mtime = (ws.model_dir / "model.safetensors").stat().st_mtime_ns

@@ -10,10 +10,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from atc_whisper.audio.tts import voice_parents
 from atc_whisper.config import Settings
 from atc_whisper.data.catalogue import Catalogue, Sample
 from atc_whisper.data.prepare import prepare_dataset
@@ -37,12 +40,13 @@ def _wav_files(workspace) -> set[Path]:
 
 
 def test_prepare_real_tts_then_grow(workspace):
-    report = prepare_dataset(workspace, _settings(samples=4), progress=False)
+    # Equal engine shares, so that both engines speak some of these few utterances.
+    report = prepare_dataset(workspace, _settings(samples=4, engine_weights=[1, 1]), progress=False)
     assert (report.added_utterances, report.added_samples, report.skipped) == (4, 8, [])
     with Catalogue(workspace.db_path) as cat:
         first = {s.uid: s for s in cat.samples()}
 
-    grown = prepare_dataset(workspace, _settings(samples=6), progress=False)
+    grown = prepare_dataset(workspace, _settings(samples=6, engine_weights=[1, 1]), progress=False)
     assert (grown.added_utterances, grown.already_complete, grown.added_samples) == (2, 4, 4)
 
     utterances = generate_utterances(6, 42, pilot_fraction=0.4)
@@ -204,16 +208,16 @@ def test_everyday_sentences_are_mixed_into_training_only(workspace):
     assert everyday_slots(8, 42, 0.0) == set()
 
 
-def test_clean_share_catalogues_a_few_clean_clips_and_caches_the_rest(workspace, monkeypatch):
-    from atc_whisper.audio import tts
+def test_clean_share_catalogues_a_few_clean_clips_and_caches_the_rest(workspace):
     from atc_whisper.data.prepare import catalogues_clean
 
     n = 16
-    settings = _settings(samples=n, engines=["espeak"], clean_share=0.25, augmented_per_sample=1, test_voice_share=0.0)
+    settings = _settings(samples=n, engines=["espeak"], clean_share=0.25, augmented_per_sample=1, test_voice_share=0.0,
+                         workers=1)
     chosen = {i for i in range(n) if catalogues_clean(42, i, 0.25)}
     assert 0 < len(chosen) < n
-    prepare_dataset(workspace, settings, progress=False)
-    utterances = generate_utterances(n, 42)
+    first = prepare_dataset(workspace, settings, progress=False)
+    assert first.added_samples == n + len(chosen) and first.synthesis["espeak"]["clips"] == n
     with Catalogue(workspace.db_path) as cat:
         samples = cat.samples()
     clean = [s for s in samples if not s.augmented]
@@ -221,23 +225,31 @@ def test_clean_share_catalogues_a_few_clean_clips_and_caches_the_rest(workspace,
     assert len(radio) == n  # every utterance still has its radio variant
     assert sorted(int(s.uid.split("-")[2]) for s in clean) == sorted(chosen)
     assert _wav_files(workspace) == {s.audio_path.resolve() for s in samples}  # synthetic/ holds only catalogued clips
-    cached = sorted(workspace.clean_cache_dir.glob("*.wav"))
+    cached = sorted(workspace.clean_cache_dir.glob("*.wav"))  # kept as the variants' source, not catalogued
     assert {p.stem for p in cached} == {s.parent_uid for s in radio} - {s.uid for s in clean}
-    for path in cached:  # each with the recipe it was made from
-        recipe = json.loads(path.with_suffix(".json").read_text())
-        index = int(path.stem.split("-")[2])
-        assert recipe["text"] == utterances[index].text and recipe["voice"].startswith("espeak:")
     for s in radio:  # the meaning says what kind of transmission it is
         assert s.meaning["kind"] and s.meaning["phraseology"] in ("icao", "faa") and "blocked" in s.meaning
 
     # More variants later come from the kept clean clips: nothing is synthesised again.
-    spoken: list[str] = []
-    real = tts.synthesize
-    monkeypatch.setattr(tts, "synthesize", lambda text, voice, **kw: spoken.append(text) or real(text, voice, **kw))
-    prepare_dataset(workspace, settings.replace(data={"augmented_per_sample": 2}), progress=False)
-    assert not set(spoken) & {u.text for u in utterances}
+    more = prepare_dataset(workspace, settings.replace(data={"augmented_per_sample": 3}), progress=False)
+    assert more.added_samples == 2 * n and more.synthesis == {}
     with Catalogue(workspace.db_path) as cat:
-        assert cat.count() == len(samples) + n and cat.verify_files() == []
+        samples = cat.samples()
+        assert cat.verify_files() == []
+    for uid in {s.parent_uid for s in samples if s.augmented}:  # every variant of an utterance: one voice, one prosody
+        variants = [s for s in samples if s.parent_uid == uid]
+        assert len(variants) == 3
+        assert len({(s.voice, json.dumps(s.params["tts"], sort_keys=True)) for s in variants}) == 1
+
+    # Every clean clip wanted now: the cached ones move into the dataset folder, still not synthesised.
+    everything = prepare_dataset(workspace, settings.replace(data={"augmented_per_sample": 3, "clean_share": 1.0}),
+                                 progress=False)
+    assert everything.added_samples == n - len(chosen) and everything.synthesis == {}
+    assert not list(workspace.clean_cache_dir.glob("*.wav"))
+    with Catalogue(workspace.db_path) as cat:
+        samples = cat.samples()
+        assert cat.verify_files() == [] and len([s for s in samples if not s.augmented]) == n
+    assert _wav_files(workspace) == {s.audio_path.resolve() for s in samples}
 
 
 def test_without_radio_variants_every_clean_clip_is_catalogued(workspace):
@@ -257,3 +269,77 @@ def test_blocked_transmissions_get_the_blocking_burst(workspace):
         variant = next(s for s in cat.samples(augmented=True) if s.text_norm == utterance.reference)
     assert variant.meaning["blocked"] is True and variant.params["channel"]["blocked"] is True
     assert variant.params["channel"]["blocked_s"] >= 0.3
+
+
+def _catalogue_rows(workspace) -> list[tuple]:
+    """Every row as the data it holds (paths relative to the workspace)."""
+    with Catalogue(workspace.db_path) as cat:
+        return sorted((s.uid, s.sha256, s.duration_s, s.voice, s.engine, s.split, s.text_norm,
+                       json.dumps(s.params, sort_keys=True), cat.relative_path(s.audio_path)) for s in cat.samples())
+
+
+def test_two_workers_make_the_same_catalogue_as_one(tmp_path):
+    from atc_whisper.workspace import Workspace
+
+    # Every radio effect on, the second station (another transmission synthesised inside the
+    # worker) and a blocked transmission included: the workers must draw them all alike.
+    seed = next(s for s in range(200) if any(u.blocked for u in generate_utterances(6, s)))
+    settings = _settings(samples=6, seed=seed, engines=["espeak", "flite"], test_fraction=0.2).replace(channel={
+        "overlap_probability": 1.0, "heterodyne_probability": 1.0, "fade_probability": 1.0,
+        "receiver_clip_probability": 1.0, "codec_probability": 1.0, "bundled_noise_probability": 1.0})
+    made = {}
+    for workers in (1, 2):
+        ws = Workspace.at(tmp_path / f"w{workers}")
+        ws.create()
+        report = prepare_dataset(ws, settings.replace(data={"workers": workers}), progress=False)
+        assert report.workers == workers and report.added_utterances == 6
+        assert sum(c["clips"] for c in report.synthesis.values()) == 6 and all(c["seconds"] > 0 for c in report.synthesis.values())
+        made[workers] = _catalogue_rows(ws)
+    assert made[1] == made[2]  # same voices, prosody, channel, files and hashes
+    assert {row[4] for row in made[1]} == {"espeak", "flite"}
+    channels = [json.loads(row[7])["channel"] for row in made[1] if "channel" in json.loads(row[7])]
+    assert any(c["overlap"] and c.get("overlap_text") for c in channels)  # a second station spoke
+    assert any(c["blocked"] for c in channels)
+
+
+def test_voices_are_spread_and_the_summary_counts_them(workspace):
+    from atc_whisper.data.prepare import VoicePlan, voice_summary
+
+    # The default engines and shares: no voice speaks more than ~6 % of the training utterances
+    # (before, Piper's single voice spoke half of them).
+    defaults = Settings().data
+    plan = VoicePlan(defaults.engines, defaults.test_voices, 0.5, defaults.engine_weights, defaults.kokoro_blend_share)
+    rng = np.random.default_rng(3)
+    drawn = Counter(plan.choose("train", rng) for _ in range(3000))
+    plain = Counter()
+    for voice, n in drawn.items():
+        plain[voice_parents(voice)[0]] += n
+    assert max(plain.values()) / 3000 < 0.07
+    assert max(plan.expected_shares().values()) <= 0.05 + 1e-9
+    engines = Counter(v.partition(":")[0] for v in drawn.elements())
+    assert abs(engines["kokoro"] / 3000 - 0.25) < 0.03 and abs(engines["espeak"] / 3000 - 0.4) < 0.03
+    blends = [v for v in drawn if v.startswith("kokoro:") and "+" in v]
+    assert abs(sum(drawn[v] for v in blends) / engines["kokoro"] - 0.5) < 0.06
+    assert all(p[8] == q[8] for v in blends for p, q in [voice_parents(v)])  # same gender: kokoro:af_* + kokoro:af_*
+    assert not any(set(voice_parents(v)) & set(defaults.test_voices) for v in drawn)  # held out, also from blends
+
+    report = prepare_dataset(workspace, _settings(samples=14, engines=["espeak", "piper", "flite"], augmented_per_sample=0),
+                             progress=False)
+    by_voice = report.totals["by_voice"]
+    assert sum(by_voice.values()) == 14 and max(by_voice.values()) <= 4
+    rows = {r["engine"]: r for r in voice_summary(by_voice)}
+    assert sum(r["utterances"] for r in rows.values()) == 14 and rows["espeak"]["voices"] >= 3
+
+
+def test_a_missing_engine_is_named_with_its_install_step(workspace, monkeypatch):
+    from atc_whisper.audio import tts
+    from atc_whisper.errors import TTSError
+
+    def missing() -> tts.TTSEngine:
+        raise TTSError("festival not found; install it with 'apt-get install festival'.")
+
+    monkeypatch.setattr(tts, "_FACTORIES", dict(tts._FACTORIES))
+    monkeypatch.setattr(tts, "_INSTANCES", {k: v for k, v in tts._INSTANCES.items() if k != "festival"})
+    tts.register_engine("festival", missing)
+    with pytest.raises(TTSError, match=r"data.engines includes 'festival'.*apt-get install festival.*data.engines=\['espeak'\]"):
+        prepare_dataset(workspace, _settings(samples=1, engines=["espeak", "festival"]), progress=False)

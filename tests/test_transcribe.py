@@ -235,6 +235,28 @@ def test_srt_round_trip_and_low_confidence_flag():
         parse_srt("1\nnot a time\ntext\n")
 
 
+def test_vtt_follows_the_webvtt_layout():
+    import io
+
+    from atc_whisper.transcribe.formats import TranscriptWriter, vtt_document
+
+    segments = [_segment(), _segment(start_s=3661.5, end_s=3663.0, text="roger", low_confidence=True,
+                                     reasons=["low_logprob"]), _segment(text="")]
+    document = vtt_document(segments)
+    blocks = document.split("\n\n")
+    assert blocks[0] == "WEBVTT"  # the header, then one blank line
+    assert blocks[1] == "00:01.250 --> 00:04.500\nspeedbird one two three climb"
+    assert blocks[2].startswith("01:01:01.500 --> 01:01:03.000\nroger") and "LOW CONFIDENCE" in blocks[2]
+    assert len([b for b in blocks if "-->" in b]) == 2  # the empty segment has no cue
+    buffer = io.StringIO()
+    writer = TranscriptWriter(buffer, "vtt")
+    for segment in segments:
+        writer.write(segment)
+    assert buffer.getvalue() == ""  # held until close, like SRT
+    writer.close()
+    assert buffer.getvalue() == document
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "json", "text"])
 def test_writers_stream_and_parse_back(fmt):
     import io
@@ -327,7 +349,7 @@ def bad_inputs(tmp_path_factory, atc_wav) -> dict[str, Path]:
             "truncated": truncated, "empty": empty, "silent": silent}
 
 
-@pytest.mark.parametrize("kind", ["missing", "directory", "not_audio", "truncated", "empty", "silent"])
+@pytest.mark.parametrize("kind", ["missing", "not_audio", "truncated", "empty", "silent"])
 def test_cli_bad_audio_fails_fast_with_one_error_line(run_cli, session_workspace, bad_inputs, atc_wav, tmp_path, kind):
     bad = bad_inputs[kind]
     out = tmp_path / "out.txt"
@@ -339,6 +361,17 @@ def test_cli_bad_audio_fails_fast_with_one_error_line(run_cli, session_workspace
     assert len(error_lines) == 1 and str(bad) in error_lines[0], result.stderr
     assert "no/such-model" not in result.stderr  # inputs are checked before the model is resolved
     assert result.stdout == "" and not out.exists()
+
+
+def test_cli_folder_without_audio_fails_before_the_model(run_cli, session_workspace, bad_inputs, tmp_path):
+    # A folder is a batch input (tests/test_jobs.py); one holding no audio is an error, found first.
+    folder = bad_inputs["directory"]
+    out = tmp_path / "out"
+    result = _cli(run_cli, session_workspace, str(folder), "--output", str(out), "--model", "no/such-model")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(error_lines) == 1 and str(folder) in error_lines[0] and "no audio files" in error_lines[0]
+    assert "no/such-model" not in result.stderr and not out.exists()
 
 
 def test_cli_unknown_model_and_bad_options(run_cli, session_workspace, atc_wav, tmp_path):

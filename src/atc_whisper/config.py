@@ -28,6 +28,20 @@ import tomllib
 from .errors import ConfigError
 
 CONFIG_FILENAME = "atc_whisper.toml"
+#: The TTS engines data.engines may name (atc_whisper.audio.tts registers them).
+TTS_ENGINES = ("espeak", "piper", "kokoro", "flite", "festival")
+#: Share of utterances per engine when data.engine_weights is empty (normalised over the enabled
+#: engines). Chosen with synthesis cost in view (bench/prepare_speed.py): Kokoro costs ~60 times
+#: eSpeak per clip, so a quarter of the utterances is what a 3000-utterance run affords in ~35 min
+#: on 2 cores; Piper has one voice, so a larger share would make it the dominant speaker.
+TTS_ENGINE_SHARES = {"espeak": 0.4, "kokoro": 0.25, "flite": 0.15, "festival": 0.15, "piper": 0.05}
+
+
+def engine_shares(engines: list[str], weights: list[float]) -> dict[str, float]:
+    """Normalised share of utterances per engine (``data.engines`` / ``data.engine_weights``)."""
+    raw = list(weights) if weights else [TTS_ENGINE_SHARES.get(e, 0.1) for e in engines]
+    total = sum(raw)
+    return {e: w / total for e, w in zip(engines, raw, strict=True)}
 
 
 def setting(
@@ -41,6 +55,13 @@ def setting(
 ) -> Any:
     """Declare one setting: its default, its help line and its allowed values."""
     meta = {"help": help, "ge": ge, "le": le, "gt": gt, "choices": choices}
+    if isinstance(default, dict):
+        table = dict(default)
+
+        def make_table() -> dict[str, Any]:
+            return dict(table)
+
+        return field(default_factory=make_table, metadata=meta)
     if isinstance(default, list):
         items = list(default)
 
@@ -71,7 +92,27 @@ class DataSettings:
 
     samples: int = setting(10, "Number of synthetic utterances `prepare` generates.", ge=1, le=1_000_000)
     seed: int = setting(42, "Seed for the utterance generator, voices and channel effects.", ge=0)
-    engines: list[str] = setting(["espeak", "piper"], "TTS engines to draw voices from (espeak, piper).")
+    engines: list[str] = setting(
+        ["espeak", "piper", "kokoro", "flite", "festival"],
+        "TTS engines to draw voices from (espeak, piper, kokoro, flite, festival).",
+    )
+    engine_weights: list[float] = setting(
+        [],
+        "Share of utterances per engine, one weight per entry of data.engines in the same order (normalised). "
+        "Empty: the built-in shares of the enabled engines (TTS_ENGINE_SHARES: espeak 0.4, kokoro 0.25, "
+        "flite 0.15, festival 0.15, piper 0.05), which give Kokoro's natural voices what a real-size run can "
+        "afford (about 3 s per clip against 0.05 s for eSpeak and Flite) and keep Piper's single voice from "
+        "dominating.", ge=0.0,
+    )
+    kokoro_blend_share: float = setting(
+        0.5, "Share of Kokoro utterances spoken by a blend of two Kokoro training voices (voice mixing: a "
+        "speaker neither parent is).", ge=0.0, le=1.0,
+    )
+    workers: int = setting(
+        0, "Synthesis processes for prepare; 0 uses one per core (and none for runs under 16 utterances, where "
+        "starting them costs more than they save). The clips are the same whatever the number.",
+        ge=0, le=512,
+    )
     augmented_per_sample: int = setting(
         1, "Radio-channel variants written to data/augmented/ for each clean utterance.", ge=0, le=50
     )
@@ -99,8 +140,9 @@ class DataSettings:
     dev_fraction: float = setting(0.1, "Share of utterance groups assigned to the dev split.", ge=0.0, le=0.5)
     test_fraction: float = setting(0.1, "Share of utterance groups assigned to the test split.", ge=0.0, le=0.5)
     test_voices: list[str] = setting(
-        ["espeak:en-us+m3"],
-        "TTS voices held out for the test split only (engine:voice), to measure generalisation to unseen voices.",
+        ["espeak:en-us+m3", "kokoro:bf_emma"],
+        "TTS voices held out for the test split only (engine:voice), to measure generalisation to unseen voices; "
+        "never blended into a training voice either.",
     )
     test_voice_share: float = setting(
         0.5, "Share of test utterances spoken by the held-out test voices (the rest use the training voices).",
@@ -108,6 +150,16 @@ class DataSettings:
     )
     min_duration_s: float = setting(0.3, "Clips shorter than this are skipped.", ge=0.0, le=30.0)
     max_duration_s: float = setting(30.0, "Clips longer than this are skipped (Whisper's window is 30 s).", gt=0.0, le=30.0)
+    non_english: str = setting(
+        "strip", "Imported segments with inline non-English speech ([NE Czech] ... [/NE], [#nonenglish], ATCOSIM "
+        "<FL> ... </FL>): strip removes those words from the English reference and keeps the segment; skip leaves "
+        "the whole segment out (the reason is stored). Segments with no English left are always skipped.",
+        choices=("strip", "skip"),
+    )
+    end_tolerance_s: float = setting(
+        0.5, "An imported segment whose end lies up to this far past the end of its audio (annotation rounding) "
+        "is cut at the end of the audio; one further out is skipped with the reason stored, s.", ge=0.0, le=10.0,
+    )
 
 
 @dataclass
@@ -211,6 +263,14 @@ class TrainSettings:
     )
     gradient_checkpointing: bool = setting(False, "Recompute activations to save memory (slower).")
     group_by_length: bool = setting(True, "Batch clips of similar length together.")
+    source_weights: dict[str, float] = setting(
+        {}, "Share of each data source in the training batches, e.g. { imported = 0.5, synthetic = 0.5 }. Keys: a "
+        "catalogue source (synthetic, atco2, atcosim, \"generic:NAME\"), a prefix ending in ':' (\"generic:\") or "
+        "imported (every source but synthetic); a clip belongs to the most specific key, and every training source "
+        "must have one (0 leaves a source out). Shares are normalised; each epoch keeps its length, a source with "
+        "fewer clips than its share is repeated, one with more is subsampled afresh. Empty: every clip once per "
+        "epoch (the natural mix). Works with group_by_length and the encoder cache.", ge=0.0,
+    )
     lora_rank: int = setting(16, "LoRA rank when mode = lora.", ge=1, le=1024)
     freeze_embeddings: bool = setting(
         True, "Keep the decoder's token embeddings (tied to the output layer) at their pretrained values. Tuning "
@@ -267,6 +327,16 @@ class DecodeSettings:
         -0.7, "Transcripts whose average log-probability is below this are flagged low-confidence.", le=0.0
     )
     callsigns_file: str = setting("", "File of known callsigns (one per line) used for prompting and snapping.")
+    context: str = setting(
+        "none", "Per-recording callsign biasing in transcribe and evaluate: 'recording' biases each file or sample "
+        "with its own recording's callsigns nearby (prompt + snapping): an ATCO2-style .info file beside the audio "
+        "or the context stored when the corpus was imported (atc-whisper import atco2); 'none' turns it off.",
+        choices=("none", "recording"),
+    )
+    context_file: str = setting(
+        "", "An ATCO2-style .info file (airport, channel, frequency, callsigns nearby) whose callsigns bias every "
+        "file `transcribe` reads; relative paths are read from the workspace.",
+    )
 
 
 @dataclass
@@ -321,6 +391,77 @@ class LiveSettings:
 
 
 @dataclass
+class ConversationSettings:
+    """Speaker roles, exchanges and readback checks on top of parsed transmissions."""
+
+    exchange_window_s: float = setting(
+        30.0, "Transmissions of one callsign belong to the same exchange while each starts within this many seconds "
+        "of the end of the previous one; a readback is only checked against an instruction this recent, s.",
+        gt=0.0, le=3600.0,
+    )
+    role_min_score: float = setting(
+        0.6, "Confidence (0.5-1) below which a transmission's speaker role is reported as unknown.", ge=0.5, le=1.0
+    )
+    callsign_max_distance: float = setting(
+        1.0, "Largest callsign distance (about word edits: a misheard digit or letter is 1, a misspelt airline "
+        "name less) at which a transmission still joins an exchange of another callsign; 0 asks for exact matches.",
+        ge=0.0, le=3.0,
+    )
+
+
+@dataclass
+class ServeSettings:
+    """The web view and HTTP API (`atc-whisper serve`): where it listens and what it accepts."""
+
+    host: str = setting(
+        "127.0.0.1", "Address to listen on. Anything but loopback also needs --host on the command line "
+        "and prints a warning: the API has no users, only the optional token.",
+    )
+    port: int = setting(8765, "TCP port to listen on.", ge=1, le=65535)
+    max_upload_mb: float = setting(
+        25.0, "Largest upload POST /v1/audio/transcriptions accepts, MB (OpenAI's limit); larger ones get 413.",
+        gt=0.0, le=4096.0,
+    )
+    max_audio_s: float = setting(
+        600.0, "Longest uploaded audio transcribed, s; longer uploads get 413 (a CPU decodes ~10x real time).",
+        gt=0.0, le=86_400.0,
+    )
+    max_pending: int = setting(
+        8, "Upload transcriptions running or waiting at once; more get 503 with Retry-After (live audio always "
+        "decodes first, so waiting uploads never delay a frequency).", ge=1, le=1024,
+    )
+    save_audio: bool = setting(
+        True, "Save each transmission's audio under data/live/audio/ so the page can play it and corrections "
+        "can be exported for training (overrides live.save_audio while serving).",
+    )
+    recent: int = setting(50, "Transmissions per frequency the page shows when it opens.", ge=1, le=500)
+
+
+@dataclass
+class BatchSettings:
+    """Transcribing folders and manifests of many files: resumable jobs, catalogue, Ray cluster."""
+
+    audio_extensions: list[str] = setting(
+        [".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff"],
+        "File name endings picked up as audio when a folder is walked (case-insensitive).",
+    )
+    catalogue: bool = setting(
+        False, "Also store every transcribed segment in the catalogue's transcripts table (as --catalogue), "
+        "where `atc-whisper search` finds it.",
+    )
+    ray_workers: int = setting(
+        0, "Engines (Ray actors, each loading the model once) started with --ray; 0 starts one per "
+        "ray_cpus_per_worker CPUs of the cluster.", ge=0, le=100_000,
+    )
+    ray_cpus_per_worker: float = setting(
+        1.0, "CPUs Ray reserves for each engine; also its thread count when model.threads is 0.", gt=0.0, le=1024.0
+    )
+    ray_gpus_per_worker: float = setting(
+        0.0, "GPUs Ray reserves for each engine (e.g. 0.25 puts four engines on one GPU).", ge=0.0, le=64.0
+    )
+
+
+@dataclass
 class Settings:
     """All settings, one attribute per TOML section."""
 
@@ -331,6 +472,9 @@ class Settings:
     decode: DecodeSettings = field(default_factory=DecodeSettings)
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
     live: LiveSettings = field(default_factory=LiveSettings)
+    conversation: ConversationSettings = field(default_factory=ConversationSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
+    batch: BatchSettings = field(default_factory=BatchSettings)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Plain nested dict, suitable for TOML/JSON."""
@@ -360,6 +504,9 @@ def _type_name(tp: Any) -> str:
     if origin is list:
         (item,) = typing.get_args(tp)
         return f"a list of {_type_name(item).removeprefix('a ').removeprefix('an ')}s"
+    if origin is dict:
+        _, item = typing.get_args(tp)
+        return f"a table of {_type_name(item).removeprefix('a ').removeprefix('an ')}s, e.g. {{ name = 0.5 }}"
     return str(tp)
 
 
@@ -392,6 +539,11 @@ def _coerce(value: Any, tp: Any) -> Any:
         if not isinstance(value, list):
             raise ValueError
         return [_coerce(v, item) for v in value]
+    if typing.get_origin(tp) is dict:
+        _, item = typing.get_args(tp)
+        if not isinstance(value, dict) or not all(isinstance(k, str) and k.strip() for k in value):
+            raise ValueError
+        return {k.strip(): _coerce(v, item) for k, v in value.items()}
     raise ValueError
 
 
@@ -422,7 +574,7 @@ def _check_field(section: str, f: dataclasses.Field[Any], tp: Any, value: Any, s
         value = _coerce(value, tp)
     except ValueError:
         raise fail() from None
-    scalars = value if isinstance(value, list) else [value]
+    scalars = list(value.values()) if isinstance(value, dict) else value if isinstance(value, list) else [value]
     for item in scalars:
         if meta.get("choices") and item not in meta["choices"]:
             raise fail()
@@ -506,11 +658,24 @@ def _check_relations(s: Settings, source: str) -> None:
     if s.data.dev_fraction + s.data.test_fraction >= 1.0:
         raise ConfigError(f"data.dev_fraction + data.test_fraction must stay below 1 ({source}); nothing would be left to train on.")
     for engine in s.data.engines:
-        if engine not in ("espeak", "piper"):
-            raise ConfigError(f"setting 'data.engines' has unknown engine {engine!r} ({source}); valid engines: espeak, piper.")
+        if engine not in TTS_ENGINES:
+            raise ConfigError(f"setting 'data.engines' has unknown engine {engine!r} ({source}); valid engines: "
+                              f"{', '.join(TTS_ENGINES)}.")
+    if len(set(s.data.engines)) != len(s.data.engines):
+        raise ConfigError(f"setting 'data.engines' names an engine twice ({source}); list each once.")
+    if s.data.engine_weights and len(s.data.engine_weights) != len(s.data.engines):
+        raise ConfigError(
+            f"setting 'data.engine_weights' has {len(s.data.engine_weights)} weights for {len(s.data.engines)} engines "
+            f"({', '.join(s.data.engines)}) ({source}); give one weight per engine, in the same order, or [] for equal shares."
+        )
+    if s.data.engine_weights and sum(s.data.engine_weights) <= 0:
+        raise ConfigError(f"setting 'data.engine_weights' is all zeros ({source}); give at least one engine a share.")
     for target in s.train.report_to:
         if target not in ("tensorboard", "wandb", "none"):
             raise ConfigError(f"setting 'train.report_to' has unknown target {target!r} ({source}); valid: tensorboard, wandb, none.")
+    if s.train.source_weights and sum(s.train.source_weights.values()) <= 0:
+        raise ConfigError(f"setting 'train.source_weights' gives every source a zero share ({source}); give at least "
+                          "one a positive share, e.g. { imported = 0.5, synthetic = 0.5 }, or leave it empty.")
     if not s.decode.temperatures:
         raise ConfigError(f"setting 'decode.temperatures' is empty ({source}); give at least [0.0].")
     if sorted(s.evaluate.snr_buckets_db) != s.evaluate.snr_buckets_db:
@@ -581,8 +746,16 @@ def render_toml(settings: Settings, header: str = "") -> str:
         for f in dataclasses.fields(cls):
             meta = dict(f.metadata)
             lines.append(f"# {meta['help']} Allowed: {_allowed(meta, hints[f.name])}.")
-            lines.append(tomli_w.dumps({f.name: getattr(section, f.name)}).strip())
+            lines.append(_toml_line(f.name, getattr(section, f.name)))
     return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _toml_line(name: str, value: Any) -> str:
+    """``name = value`` as one TOML line; tables inline (``{ imported = 0.5 }``) so they stay in their section."""
+    if not isinstance(value, dict):
+        return tomli_w.dumps({name: value}).strip()
+    items = [tomli_w.dumps({key: item}).strip() for key, item in value.items()]
+    return f"{name} = {{ {', '.join(items)} }}" if items else f"{name} = {{}}"
 
 
 def describe_settings() -> list[tuple[str, str, str]]:

@@ -98,7 +98,8 @@ def _stage_fingerprints(workspace: Workspace, settings: Settings) -> dict[str, C
     s = settings.to_dict()
     return {
         "init": lambda: _digest([str(workspace.root)]),
-        "prepare": lambda: _digest([s["data"], s["channel"]]),
+        # The worker count changes how fast the clips are made, never which clips.
+        "prepare": lambda: _digest([{k: v for k, v in s["data"].items() if k != "workers"}, s["channel"]]),
         "train": lambda: _digest([s["train"], s["model"]["name"], _split_fingerprint(workspace, "train"),
                                   _split_fingerprint(workspace, "dev")]),
         "evaluate": lambda: _digest([s["decode"], s["evaluate"], s["model"]["name"],

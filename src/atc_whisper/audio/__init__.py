@@ -3,7 +3,7 @@
 Submodules (imported on demand so ``import atc_whisper.audio`` stays light):
 
 * :mod:`atc_whisper.audio.io` - load any audio file as 16 kHz mono, write WAV, silence check.
-* :mod:`atc_whisper.audio.tts` - pluggable TTS engines (eSpeak NG, Piper) and their voices.
+* :mod:`atc_whisper.audio.tts` - pluggable TTS engines (eSpeak NG, Piper, Kokoro, Flite, Festival) and their voices.
 * :mod:`atc_whisper.audio.channel` - radio channel simulation for data augmentation.
 """
 

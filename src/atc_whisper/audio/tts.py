@@ -1,10 +1,16 @@
 """Text-to-speech behind one small interface, so synthetic ATC data can draw on many voices.
 
 Training data for an ATC recogniser must not sound like one speaker: controllers and pilots
-differ in accent, pitch and pace. Each engine (eSpeak NG, Piper, or one you register) offers
-voices named ``"engine:name"`` (``"espeak:en-gb-scotland+f2"``, ``"piper:joe"``) and a way to
-draw random prosody (rate, pitch, ...) for a voice; the drawn parameters are recorded with
-each sample so any clip can be re-made exactly.
+differ in accent, pitch and pace. Each engine (eSpeak NG, Piper, Kokoro, Flite, Festival, or
+one you register) offers voices named ``"engine:name"`` (``"espeak:en-gb-scotland+f2"``,
+``"piper:joe"``, ``"kokoro:bf_emma"``, ``"flite:awb"``, ``"festival:kal_diphone"``) and a way
+to draw random prosody (rate, pitch, ...) for a voice; the drawn parameters are recorded with
+each sample so any clip can be re-made exactly (Piper samples its own noise, so its clips
+repeat only in words, voice and pace).
+
+Speaking rate: every engine draws its rate parameter so that the words per second of its
+clips follow real ATC radio (:data:`RADIO_WORDS_PER_S`, :func:`draw_words_per_s`), each with
+its own measured calibration (``bench/speaking_rate.py``).
 
 Everything returned is 16 kHz mono float32, whatever the engine's native rate.
 
@@ -17,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import abc
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +38,35 @@ DEFAULT_VOICE = "espeak:en-us"
 #: Synthesised audio never peaks above this, so 16-bit writing cannot clip it.
 MAX_PEAK = 0.99
 
+#: Speaking rate of real ATC radio, words per second (reference words over the segment's
+#: duration): p10, median and p90 of 400 English segments of European tower/approach/radar
+#: receiver recordings (issue 11's real-radio table; a Tokyo approach frequency measured
+#: 2.6 / 3.3 / 4.2). The synthetic voices spoke 1.9 / 2.4 / 2.9 before they were calibrated.
+RADIO_WORDS_PER_S = (2.2, 3.2, 4.2)
+#: Drawn rates stay within this range: the real p90 is 4.2 and hardly anyone passes ~4.5.
+WORDS_PER_S_RANGE = (1.6, 4.6)
+_Z90 = 1.2816  # the standard normal's 90th percentile
+
+
+def draw_words_per_s(rng: np.random.Generator, spread: float = 1.0) -> float:
+    """A speaking rate for one transmission, drawn like real radio's (:data:`RADIO_WORDS_PER_S`).
+
+    A split log-normal: its median is the real median and each side's width puts the real p10
+    and p90 where they are (real radio is skewed: slow speakers are slower than fast ones are
+    fast). Engines turn the rate into their own parameter (eSpeak words per minute, Piper
+    length scale, Kokoro speed, Flite/Festival duration stretch).
+
+    Args:
+        rng: The sample's random generator.
+        spread: Factor on the log-width (< 1 narrows it). The words themselves add spread to
+            the rate of a clip (a string of digits is spoken faster than a long callsign), so
+            an engine passes the share that leaves its clips with real radio's spread.
+    """
+    p10, p50, p90 = RADIO_WORDS_PER_S
+    z = float(np.clip(rng.standard_normal(), -2.5, 2.5))
+    width = math.log(p50 / p10 if z < 0 else p90 / p50) / _Z90
+    return float(np.clip(p50 * math.exp(z * width * spread), *WORDS_PER_S_RANGE))
+
 
 @dataclass(frozen=True)
 class Voice:
@@ -38,7 +74,7 @@ class Voice:
 
     Attributes:
         id: ``"engine:name"``, what :func:`synthesize` and the catalogue use.
-        engine: Engine name (``"espeak"``, ``"piper"``).
+        engine: Engine name (``"espeak"``, ``"piper"``, ``"kokoro"``, ``"flite"``, ``"festival"``).
         name: The voice's name within its engine (``"en-us+m3"``, ``"joe"``).
         description: Human-readable accent / gender note.
     """
@@ -135,6 +171,18 @@ def split_voice_id(voice_id: str) -> tuple[str, str]:
     return engine, name
 
 
+def voice_parents(voice_id: str) -> list[str]:
+    """The plain voices a voice id is made of: each voice of a Kokoro blend, else the voice itself.
+
+    ``"kokoro:af_bella@0.7+bm_george@0.3"`` -> ``["kokoro:af_bella", "kokoro:bm_george"]``. Pure
+    syntax: no engine is loaded (the leakage check uses it on catalogued ids).
+    """
+    engine, name = split_voice_id(voice_id)
+    if engine != "kokoro" or ("+" not in name and "@" not in name):
+        return [voice_id]
+    return [f"{engine}:{part.partition('@')[0]}" for part in name.split("+")]
+
+
 def list_voices(engines: list[str] | tuple[str, ...] | None = None) -> list[Voice]:
     """Every voice of the given engines (default: all registered), engine by engine.
 
@@ -162,7 +210,8 @@ def synthesize(text: str, voice: str = DEFAULT_VOICE, **params: Any) -> np.ndarr
 
     Args:
         text: What to say (plain text; numbers as the speaker should say them).
-        voice: Voice id ``"engine:name"``, e.g. ``"espeak:en-gb+f2"`` or ``"piper:joe"``.
+        voice: Voice id ``"engine:name"``, e.g. ``"espeak:en-gb+f2"``, ``"piper:joe"`` or the
+            Kokoro blend ``"kokoro:af_bella@0.7+bm_george@0.3"``.
         **params: Engine prosody parameters, e.g. from :func:`random_voice_params`.
 
     Raises:
@@ -195,14 +244,37 @@ def _piper_factory() -> TTSEngine:
     return PiperEngine()
 
 
+def _kokoro_factory() -> TTSEngine:
+    from .tts_kokoro import KokoroEngine
+
+    return KokoroEngine()
+
+
+def _flite_factory() -> TTSEngine:
+    from .tts_flite import FliteEngine
+
+    return FliteEngine()
+
+
+def _festival_factory() -> TTSEngine:
+    from .tts_festival import FestivalEngine
+
+    return FestivalEngine()
+
+
 register_engine("espeak", _espeak_factory)
 register_engine("piper", _piper_factory)
+register_engine("kokoro", _kokoro_factory)
+register_engine("flite", _flite_factory)
+register_engine("festival", _festival_factory)
 
 __all__ = [
     "DEFAULT_VOICE",
+    "RADIO_WORDS_PER_S",
     "SAMPLE_RATE",
     "TTSEngine",
     "Voice",
+    "draw_words_per_s",
     "engine_names",
     "get_engine",
     "list_voices",
@@ -210,4 +282,5 @@ __all__ = [
     "register_engine",
     "split_voice_id",
     "synthesize",
+    "voice_parents",
 ]

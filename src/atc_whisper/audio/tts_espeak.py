@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import TTSError
 from .io import SAMPLE_RATE, resample
-from .tts import TTSEngine, Voice
+from .tts import TTSEngine, Voice, draw_words_per_s
 
 #: English accents used for ATC speakers (espeak-ng language name -> description).
 ACCENTS: dict[str, str] = {
@@ -51,14 +51,20 @@ VARIANTS: dict[str, str] = {
     "steph": "female (Steph)",
 }
 
-# Prosody ranges. ATC speech is fast (3-4 words/s, 180-240 words/min); eSpeak's default is
-# 175 words/min and above ~220 it starts to slur, so we stay between 140 and 210.
-RATE_WPM = (140, 210)
+# Prosody. The rate is drawn so the clips' words per second follow real radio (median 3.2):
+# eSpeak speaks 2.53 words/s of ATC phraseology at 175 words/min (its default), and faster
+# nearly in proportion (words/s ~ 2.53 * (wpm / 175) ** 1.09), measured over whole clips by
+# bench/speaking_rate.py. The words themselves spread the rate (log sd 0.12), hence the spread
+# factor. Above ~300 words/min eSpeak slurs into noise, so the rate stops there.
+WPS_AT_175_WPM = 2.53
+RATE_EXPONENT = 1.09
+RATE_SPREAD = 0.88
+RATE_WPM = (130, 300)
 PITCH = (25, 75)  # eSpeak pitch 0-99, default 50
-WORD_GAP_10MS = (0, 2)  # extra pause between words, in units of 10 ms
+WORD_GAP_10MS = (0, 1)  # extra pause between words, in units of 10 ms
 
 
-def _run(args: list[str], text: str | None = None) -> subprocess.CompletedProcess[bytes]:
+def run_espeak(args: list[str], text: str | None = None) -> subprocess.CompletedProcess[bytes]:
     exe = shutil.which("espeak-ng")
     if exe is None:
         raise TTSError("espeak-ng not found; install it with 'apt-get install espeak-ng' (Debian/Ubuntu).")
@@ -83,8 +89,8 @@ def _parse_wav(data: bytes) -> tuple[np.ndarray, int]:
 @functools.cache
 def _installed() -> tuple[frozenset[str], frozenset[str]]:
     """(languages, variants) espeak-ng reports as installed."""
-    languages = _run(["--voices=en"]).stdout.decode("utf-8", "replace").splitlines()[1:]
-    variants = _run(["--voices=variant"]).stdout.decode("utf-8", "replace").splitlines()[1:]
+    languages = run_espeak(["--voices=en"]).stdout.decode("utf-8", "replace").splitlines()[1:]
+    variants = run_espeak(["--voices=variant"]).stdout.decode("utf-8", "replace").splitlines()[1:]
     langs = {line.split()[1] for line in languages if len(line.split()) > 4}
     var_files = {line.split()[4].removeprefix("!v/") for line in variants if len(line.split()) > 4}
     return frozenset(langs), frozenset(var_files)
@@ -100,7 +106,7 @@ class EspeakEngine(TTSEngine):
     name = "espeak"
 
     def __init__(self) -> None:
-        proc = _run(["--version"])
+        proc = run_espeak(["--version"])
         if proc.returncode != 0:
             raise TTSError(
                 f"espeak-ng does not run ({proc.stderr.decode('utf-8', 'replace').strip()}); "
@@ -129,7 +135,8 @@ class EspeakEngine(TTSEngine):
     def random_params(self, voice: str, rng: np.random.Generator) -> dict[str, Any]:
         self.voice(voice)
         return {
-            "rate_wpm": int(rng.integers(RATE_WPM[0], RATE_WPM[1] + 1)),
+            "rate_wpm": int(np.clip(round(175 * (draw_words_per_s(rng, RATE_SPREAD) / WPS_AT_175_WPM) ** (1 / RATE_EXPONENT)),
+                                    *RATE_WPM)),
             "pitch": int(rng.integers(PITCH[0], PITCH[1] + 1)),
             "word_gap_10ms": int(rng.integers(WORD_GAP_10MS[0], WORD_GAP_10MS[1] + 1)),
         }
@@ -145,7 +152,7 @@ class EspeakEngine(TTSEngine):
         args = ["-v", voice, "-s", str(int(rate_wpm)), "-p", str(int(pitch)), "-g", str(int(word_gap_10ms)),
                 "--stdin", "--stdout"]
         # Text goes through stdin, so a sentence starting with "-" is never read as an option.
-        proc = _run(args, text)
+        proc = run_espeak(args, text)
         if proc.returncode != 0:
             raise TTSError(
                 f"espeak-ng failed for voice {voice}: {proc.stderr.decode('utf-8', 'replace').strip()}; "

@@ -33,6 +33,7 @@ def stats_command(app: App) -> None:
     with _open(app) as catalogue:
         rows = catalogue.stats()
         skipped = len(catalogue.skipped())
+        recordings = catalogue.recordings()
     table = Table(title=f"Catalogue {app.workspace.db_path}", show_edge=False)
     for col in ("source", "split", "role", "kind", "samples", "hours"):
         table.add_column(col, justify="right" if col in ("samples", "hours") else "left")
@@ -51,6 +52,11 @@ def stats_command(app: App) -> None:
     click.echo("splits: " + ", ".join(f"{s} {n} ({h:.3f} h)" for s, (n, h) in sorted(by_split.items())))
     if skipped:
         click.echo(f"{skipped} item(s) were skipped by prepare/import (reasons in the catalogue's skipped table).")
+    if recordings:
+        with_list = [r for r in recordings if r.callsigns]
+        mean = sum(len(r.callsigns) for r in with_list) / len(with_list) if with_list else 0.0
+        click.echo(f"{len(recordings)} recording context(s) ({len(with_list)} with callsigns nearby, mean {mean:.1f}): "
+                   "evaluate --context recording biases each sample with its recording's callsigns.")
 
 
 @data_group.command("check")

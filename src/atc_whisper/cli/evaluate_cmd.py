@@ -20,8 +20,9 @@ _ROWS = (
     ("hits", "correct words", "int"),
     ("insertion_rate", "insertions per reference word", "pct"),
     ("callsign_acc", "callsign accuracy", "pct"),
-    ("callsign_acc_biased", "callsign accuracy with --callsigns", "pct"),
+    ("callsign_acc_biased", "callsign accuracy, biased (--callsigns / --context)", "pct"),
     ("command_acc", "command accuracy (type + value)", "pct"),
+    ("role_acc", "speaker role accuracy", "pct"),
     ("low_confidence_share", "flagged low-confidence", "pct"),
     ("rtf", "real-time factor (decode s / audio s)", "num"),
 )
@@ -53,6 +54,21 @@ def print_summary(result: Any) -> None:
             continue
         table.add_row(title, *[_cell(result.summary[label].get(key), kind) for label in labels])
     console.print(table)
+    _print_by_source(console, result)
+    context = result.report.get("context")
+    if context:
+        covered = context.get("reference_callsign_in_list")
+        console.print(
+            f"recording context: {context['samples_with_list']} of {context['n_samples']} samples have a callsign "
+            f"list (mean {context['mean_list_size']:.1f} callsigns); the reference callsign is in its list for "
+            f"{_cell(covered, 'pct')} of {context['samples_with_callsign_and_list']} samples with a callsign"
+        )
+        for label in labels:
+            subset = (result.report["models"][label].get("biasing") or {}).get("samples_with_list")
+            if subset:
+                console.print(f"  {label.replace('_', '-')}: callsign accuracy on those samples "
+                              f"{_cell(subset['callsign_acc'], 'pct')} without, "
+                              f"{_cell(subset['callsign_acc_biased'], 'pct')} with their recording's callsigns")
     for label in labels:
         console.print(f"{label.replace('_', '-')}: {result.summary[label]['model']}")
     paths = result.paths
@@ -63,6 +79,33 @@ def print_summary(result: Any) -> None:
             console.print(f"plot:    {plot}")
         if paths["tensorboard"]:
             console.print(f"TensorBoard: tensorboard --logdir {paths['tensorboard']}")
+
+
+def _print_by_source(console: Any, result: Any) -> None:
+    """WER, callsign and command accuracy per source (real and synthetic side by side), when there are several."""
+    from rich.table import Table
+
+    labels = [label for label in result.summary if result.summary[label].get("by_source")]
+    if not labels:
+        return
+    biased = any("callsign_acc_biased" in f for label in labels for f in result.summary[label]["by_source"].values())
+    table = Table(title="Per source", show_edge=False)
+    table.add_column("source", no_wrap=True)
+    if len(labels) > 1:
+        table.add_column("model", no_wrap=True)
+    for title in ("samples", "WER", "callsign", *(("callsign biased",) if biased else ()), "command"):
+        table.add_column(title, justify="right")
+    for source in result.summary[labels[0]]["by_source"]:
+        for label in labels:
+            figures = result.summary[label]["by_source"].get(source, {})
+            cells = [source] + ([label.replace("_", "-")] if len(labels) > 1 else [])
+            cells += [_cell(figures.get("n_utterances"), "int"), _cell(figures.get("wer"), "pct"),
+                      _cell(figures.get("callsign_acc"), "pct")]
+            if biased:
+                cells.append(_cell(figures.get("callsign_acc_biased"), "pct"))
+            cells.append(_cell(figures.get("command_acc"), "pct"))
+            table.add_row(*cells)
+    console.print(table)
 
 
 @click.command("evaluate")
@@ -78,17 +121,22 @@ def print_summary(result: Any) -> None:
               help="Evaluate at most N samples, spread over the selection (evaluate.max_samples; 0 = all).")
 @click.option("--callsigns", "callsigns", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Known callsigns, one per line: also measure callsign accuracy with biasing (prompt + snapping).")
+@click.option("--context", type=click.Choice(["none", "recording"]), default=None,
+              help="recording: also decode each sample biased with its own recording's callsigns nearby (the "
+                   "ATCO2 .info files stored at import) and report callsign accuracy with and without "
+                   "(decode.context).")
 @click.option("--engine", type=click.Choice(["auto", "ct2", "hf"]), default=None,
               help="Inference engine (decode.engine).")
 @settings_options
 def evaluate_command(model: str | None, base: str | None, no_base: bool, split: str | None, source: str | None,
-                     max_samples: int | None, callsigns: Path | None, engine: str | None,
+                     max_samples: int | None, callsigns: Path | None, context: str | None, engine: str | None,
                      config_file: Path | None, workspace_dir: Path | None, overrides: tuple[str, ...]) -> None:
     """Evaluate the fine-tuned model against the base model on the test split.
 
     Reports WER (ATC-normalised and raw), CER, sentence error rate, callsign and command
     accuracy, per source / speaker role / voice / SNR bucket, with confidence and an
-    accuracy-vs-coverage curve. Writes models/atc_whisper/evaluation_report.json,
+    accuracy-vs-coverage curve. With --callsigns or --context recording, callsign accuracy
+    with and without callsign biasing. Writes models/atc_whisper/evaluation_report.json,
     evaluation_results.csv, PNG plots, catalogue results and TensorBoard logs.
     """
     from ..evaluate.evaluate import run_evaluation
@@ -98,7 +146,7 @@ def evaluate_command(model: str | None, base: str | None, no_base: bool, split: 
     result = run_evaluation(
         app.workspace, app.settings, model=model, base=base, compare_base=False if no_base else None,
         split=split, source=source, max_samples=max_samples,
-        callsigns_file=callsigns, engine=engine, progress=not quiet,
+        callsigns_file=callsigns, context=context, engine=engine, progress=not quiet,
     )
     print_summary(result)
 

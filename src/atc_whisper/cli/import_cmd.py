@@ -25,7 +25,8 @@ def import_command(fmt: str, path: Path, name: str | None, split: str | None, no
     """Import the corpus at PATH in FORMAT (generic, atco2 or atcosim).
 
     generic: a CSV/TSV manifest (columns audio,text[,start,end,speaker,role]) or a folder of
-    audio files each with a same-name .txt transcript. atco2: folder of <rec>.wav + <rec>.xml.
+    audio files each with a same-name .txt transcript. atco2: folder of <rec>.wav + <rec>.xml
+    (+ <rec>.info: airport, channel, callsigns nearby, stored per recording).
     atcosim: the corpus folder with WAVdata/ and TXTdata/. Bad items are skipped with a reason;
     re-running resumes.
     """
@@ -37,6 +38,17 @@ def import_command(fmt: str, path: Path, name: str | None, split: str | None, no
                f"{report.already} already in the catalogue, {len(report.skipped)} skipped.")
     if report.by_split:
         click.echo("by split: " + ", ".join(f"{s} {n}" for s, n in sorted(report.by_split.items())))
+    notes = []
+    if report.clamped:
+        notes.append(f"{report.clamped} segment end(s) past the end of the audio clamped to it "
+                     f"(within data.end_tolerance_s = {app.settings.data.end_tolerance_s:g} s)")
+    if report.foreign_stripped:
+        notes.append(f"{report.foreign_stripped} segment(s) kept without their non-English words (data.non_english = strip)")
+    if report.recordings:
+        notes.append(f"{report.recordings} recording context(s) stored (airport, channel, callsigns nearby; "
+                     "use evaluate --context recording)")
+    for note in notes:
+        click.echo(f"note: {note}")
     if report.skipped:
         tally = Counter(reason.split(":")[0].split("(")[0].strip() for _, reason in report.skipped)
         click.echo("skipped: " + "; ".join(f"{r} ({n})" for r, n in tally.most_common()))

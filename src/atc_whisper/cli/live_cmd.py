@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 _PCM_FORMATS = ("s16le", "s32le", "f32le", "u8")
 
 
-@click.command("live")
+@click.group("live", invoke_without_command=True)
 @click.option("--device", default=None, metavar="NAME|INDEX", help="Input device (default: the system's default input).")
 @click.option("--list-devices", is_flag=True, help="List input devices and exit.")
 @click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -45,7 +45,8 @@ _PCM_FORMATS = ("s16le", "s32le", "f32le", "u8")
 @click.option("--duration", type=click.FloatRange(min=0.0, min_open=True), default=None,
               help="Stop after this many seconds of audio.")
 @settings_options
-def live_command(device: str | None, list_devices: bool, file: Path | None, realtime: bool, stdin: bool, rate: int,
+@click.pass_context
+def live_command(ctx: click.Context, device: str | None, list_devices: bool, file: Path | None, realtime: bool, stdin: bool, rate: int,
                  fmt: str, channels: int, url: str | None, model: str | None, engine: str | None, vad: str | None,
                  threshold: float | None, jsonl: Path | None, save_audio: bool | None, no_catalogue: bool,
                  duration: float | None, config_file: Path | None, workspace_dir: Path | None,
@@ -62,7 +63,10 @@ def live_command(device: str | None, list_devices: bool, file: Path | None, real
       atc-whisper live --file tower.mp3 --realtime
       rtl_fm -f 118.1M -M am -s 24k - | atc-whisper live --stdin --rate 24000
       atc-whisper live --url http://example.net/feed.mp3 --save-audio
+      atc-whisper live export-corrections                # corrections made in `serve` -> manifest
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from ..live import open_source
     from ..live.sources import list_input_devices
 
@@ -119,5 +123,9 @@ def _run(app: App, source: AudioSource, model: str | None, engine_name: str | No
         view.summary(session.summary, str(jsonl_path))
     return summary, summary.interrupted
 
+
+from .corrections_cmd import export_corrections_command  # noqa: E402  (a subcommand of live)
+
+live_command.add_command(export_corrections_command)
 
 COMMANDS = [live_command]

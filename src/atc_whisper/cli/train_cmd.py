@@ -54,6 +54,10 @@ def train_command(model: str | None, epochs: float | None, batch_size: int | Non
     click.echo(f"  train loss {metrics.get('train_loss', float('nan')):.4f}"
                + (f", dev loss {metrics['dev_loss']:.4f}" if "dev_loss" in metrics else "")
                + (f", dev WER {100 * wer:.1f} % (best, step {metrics.get('dev_step')})" if wer is not None else ""))
+    mix = metrics.get("source_mix") or {}
+    if mix:
+        click.echo("  mix per epoch (train.source_weights): " + ", ".join(
+            f"{key} {100 * m['share']:.0f} % ({m['per_epoch']} draws from {m['clips']} clips)" for key, m in mix.items()))
     click.echo(f"  model: {result.model_dir}")
     click.echo(f"  watch: tensorboard --logdir {result.model_dir / 'logs'}")
 

@@ -1,4 +1,4 @@
-"""``atc-whisper transcribe``: audio files to text, JSON lines, JSON or SRT."""
+"""``atc-whisper transcribe``: audio files to text, JSON lines, JSON or SRT; folders and manifests as resumable batches."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any, TextIO
 import click
 
 from ..errors import ConfigError
-from .common import app_from_options, settings_options
+from .common import App, app_from_options, settings_options
 
 _FORMATS = ("text", "jsonl", "json", "srt")
 _ENGINES = ("auto", "ct2", "hf")
@@ -54,44 +54,81 @@ def _load_callsigns(path: Path) -> list[str]:
 
 
 @click.command("transcribe")
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-m", "--model", default=None,
               help="Hugging Face id, local Hugging Face or CTranslate2 Whisper folder "
                    "(default: the fine-tuned models/atc_whisper if present, else model.name).")
 @click.option("--engine", type=click.Choice(_ENGINES), default=None,
               help="auto = CTranslate2 int8 when installed, else transformers (default: decode.engine).")
-@click.option("-f", "--format", "fmt", type=click.Choice(_FORMATS), default="text", show_default=True,
-              help="text lines, JSON lines, one JSON document, or SRT subtitles.")
+@click.option("-f", "--format", "fmt", type=click.Choice(_FORMATS), default=None,
+              help="text lines, JSON lines, one JSON document, or SRT subtitles (default: text; json in batch mode).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Write here instead of standard output (a folder for SRT with several files).")
+              help="Write here instead of standard output (a folder for SRT with several files, and in batch mode).")
 @click.option("--callsigns", type=click.Path(path_type=Path), default=None,
               help="Known callsigns, one per line: used as a decoding prompt and to snap recognised "
                    "callsigns to the nearest known one (default: decode.callsigns_file).")
+@click.option("--context", type=click.Choice(["none", "recording"]), default=None,
+              help="recording: bias each file with its own recording's callsigns nearby: the <name>.info file "
+                   "beside it (ATCO2 style), else the context stored when its corpus was imported "
+                   "(default: decode.context).")
+@click.option("--context-file", type=click.Path(path_type=Path), default=None,
+              help="An ATCO2-style .info file whose callsigns nearby bias every file (decode.context_file).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Where the model runs.")
 @click.option("--offline", is_flag=True, default=None, help="Never contact the Hugging Face Hub.")
+@click.option("--catalogue/--no-catalogue", "catalogue", default=None,
+              help="Batch mode: also store the transcripts in the workspace catalogue, for `atc-whisper search` "
+                   "(default: batch.catalogue).")
+@click.option("--ray", "ray_address", metavar="ADDRESS", default=None,
+              help="Batch mode on a Ray cluster: local, auto, HOST:PORT or ray://HOST:PORT (needs the [ray] extra).")
+@click.option("--force", is_flag=True, help="Batch mode: transcribe every file again, even those already done.")
 @settings_options
-def transcribe_command(files: tuple[Path, ...], model: str | None, engine: str | None, fmt: str,
-                       output: Path | None, callsigns: Path | None, device: str | None, offline: bool | None,
+def transcribe_command(inputs: tuple[Path, ...], model: str | None, engine: str | None, fmt: str | None,
+                       output: Path | None, callsigns: Path | None, context: str | None, context_file: Path | None,
+                       device: str | None, offline: bool | None,
+                       catalogue: bool | None, ray_address: str | None, force: bool,
                        config_file: Path | None, workspace_dir: Path | None, overrides: tuple[str, ...]) -> None:
-    """Transcribe audio FILES (wav, flac, ogg, mp3, m4a; any rate and channels).
+    """Transcribe audio files, or whole folders and manifests as a resumable batch.
 
-    Files longer than 30 s are cut into windows at quiet points. Every segment carries a
-    confidence (average log-probability, no-speech probability, compression ratio); doubtful
-    ones are flagged LOW CONFIDENCE. JSON output adds the parsed callsign and commands.
-    All files are checked before the model loads: one bad file stops the command before any
-    work is done.
+    INPUTS are audio files (wav, flac, ogg, mp3, m4a; any rate and channels), folders (walked
+    recursively) or manifests (.txt: one path per line; .csv: an 'audio' column).
+
+    Audio files only: the transcripts go to standard output or one --output file. Files longer
+    than 30 s are cut into windows at quiet points. Every segment carries a confidence (average
+    log-probability, no-speech probability, compression ratio); doubtful ones are flagged LOW
+    CONFIDENCE. JSON output adds the parsed callsign and commands. All files are checked before
+    the model loads: one bad file stops the command before any work is done.
+
+    Batch mode (a folder or manifest among INPUTS, or --catalogue/--ray/--force): one
+    transcript per file in --output DIR at the input's relative path, each written atomically;
+    a bad file is reported at the end (exit code 1) while the others carry on; a re-run skips
+    the files already done with the same content and settings.
     """
     app = app_from_options(config_file, workspace_dir, overrides,
-                           {"model": {"device": device, "offline": offline}, "decode": {"engine": engine}})
+                           {"model": {"device": device, "offline": offline},
+                            "decode": {"engine": engine, "context": context}})
     settings = app.settings
+    from ..transcribe.inputs import is_batch_input
+
+    batch = any(is_batch_input(p) for p in inputs) or catalogue is not None or ray_address is not None or force
+    if batch:
+        _run_batch(app, inputs, output, fmt or "json", model, engine, _known_callsigns(app, callsigns),
+                   settings.batch.catalogue if catalogue is None else catalogue, ray_address, force)
+        return
+    fmt = fmt or "text"
+    files = inputs
     _check_output(output, fmt, len(files))
-    known: list[str] | None = None
-    callsign_file = callsigns
-    if callsign_file is None and settings.decode.callsigns_file:
-        # A path in the config is relative to the workspace the config belongs to.
-        callsign_file = app.workspace.root / Path(settings.decode.callsigns_file).expanduser()
-    if callsign_file is not None:
-        known = _load_callsigns(callsign_file)
+    known = _known_callsigns(app, callsigns)
+    if context_file is None and settings.decode.context_file:
+        context_file = app.workspace.root / Path(settings.decode.context_file).expanduser()
+    from ..transcribe.context import file_callsigns
+
+    per_file = file_callsigns(files, context=settings.decode.context, context_file=context_file, callsigns=known,
+                              workspace=app.workspace)
+    if settings.decode.context == "recording" and context_file is None:
+        for path, found in per_file.items():
+            if not found.origin.startswith((".info", "catalogue")):
+                click.echo(f"note: no recording context for {path} (no {path.name.split('.')[0]}.info beside it, "
+                           "not in the catalogue); it is transcribed without its callsigns nearby.", err=True)
     audios, total_s = _check_inputs(files)
 
     from ..models.resolve import default_model_name
@@ -101,7 +138,8 @@ def transcribe_command(files: tuple[Path, ...], model: str | None, engine: str |
     name = model or default_model_name(settings.model.name, app.workspace)
     loaded = load_engine(name, settings, app.workspace, engine=engine)
     load_s = time.perf_counter() - started
-    counts = _transcribe_all(files, audios, loaded, settings, fmt, output, known, total_s, app)
+    lists = {path: (list(found.callsigns) or None) for path, found in per_file.items()}
+    counts = _transcribe_all(files, audios, loaded, settings, fmt, output, lists, total_s, app)
     wall_s = time.perf_counter() - started - load_s
     rtf = wall_s / total_s if total_s else 0.0
     click.echo(
@@ -113,8 +151,44 @@ def transcribe_command(files: tuple[Path, ...], model: str | None, engine: str |
     )
 
 
+def _known_callsigns(app: App, callsigns: Path | None) -> list[str] | None:
+    """The callsign list of --callsigns, else of decode.callsigns_file (relative to the workspace)."""
+    known: list[str] | None = None
+    callsign_file = callsigns
+    if callsign_file is None and app.settings.decode.callsigns_file:
+        # A path in the config is relative to the workspace the config belongs to.
+        callsign_file = app.workspace.root / Path(app.settings.decode.callsigns_file).expanduser()
+    if callsign_file is not None:
+        known = _load_callsigns(callsign_file)
+    return known
+
+
+def _run_batch(app: App, inputs: tuple[Path, ...], output: Path | None, fmt: str, model: str | None,
+               engine: str | None, known: list[str] | None, catalogue: bool, ray_address: str | None,
+               force: bool) -> None:
+    """Batch mode: the library does the work; print its summary and exit 1 when a file failed."""
+    from ..models.resolve import default_model_name
+    from ..transcribe.batch import summary_lines, transcribe_batch
+
+    if output is None:
+        raise ConfigError("a batch (folder, manifest, --catalogue, --ray or --force) writes one transcript per file: "
+                          "give --output DIR.")
+    ctx = click.get_current_context()
+    summary = transcribe_batch(
+        list(inputs), output, app.settings, app.workspace,
+        model=model or default_model_name(app.settings.model.name, app.workspace), engine=engine, fmt=fmt,
+        callsigns=known, catalogue=catalogue, ray_address=ray_address, force=force,
+        progress=not ctx.find_root().meta.get("atc_whisper.quiet"),
+    )
+    for line in summary_lines(summary):
+        click.echo(line, err=True)
+    if summary.failed:
+        ctx.exit(1)
+
+
 def _transcribe_all(files: tuple[Path, ...], audios: dict[Path, Any], engine: Any, settings: Any, fmt: str,
-                    output: Path | None, known: list[str] | None, total_s: float, app: Any) -> tuple[int, int]:
+                    output: Path | None, known: dict[Path, list[str] | None], total_s: float,
+                    app: Any) -> tuple[int, int]:
     from tqdm import tqdm
 
     from ..fsutil import atomic_path
@@ -145,7 +219,8 @@ def _transcribe_all(files: tuple[Path, ...], audios: dict[Path, Any], engine: An
                     tmp_srt = file_stack.enter_context(atomic_path(output / f"{path.stem}.srt"))
                     file_writer = TranscriptWriter(file_stack.enter_context(tmp_srt.open("w", encoding="utf-8")), "srt")
                 done_s = 0.0
-                for segment in transcribe_file(path, engine, settings, callsigns=known, audio=audios.get(path)):
+                for segment in transcribe_file(path, engine, settings, callsigns=known.get(path),
+                                               audio=audios.get(path)):
                     file_writer.write(segment)
                     n_segments += 1
                     n_low += int(segment.low_confidence)

@@ -7,6 +7,6 @@ belong to lives here. Other parts of the toolkit read samples only through
 
 from __future__ import annotations
 
-from .catalogue import Catalogue, Sample
+from .catalogue import Catalogue, Recording, Sample
 
-__all__ = ["Catalogue", "Sample"]
+__all__ = ["Catalogue", "Recording", "Sample"]

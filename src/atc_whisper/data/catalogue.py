@@ -1,4 +1,4 @@
-"""The SQLite catalogue: every sample, run, evaluation result and live transcript.
+"""The SQLite catalogue: every sample, run, evaluation result and transcript (live or from files).
 
 One file, ``data/atc_dataset/atc_dataset.db``, is the single source of truth about the data:
 which clips exist, what was said in them, where they came from and which split they are in.
@@ -17,7 +17,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -51,7 +51,7 @@ class Sample:
         text_norm: the reference transcript in ATC convention (what models are scored against).
         split: "train", "dev" or "test".
         source: "synthetic", "atco2", "atcosim" or "generic:<name>".
-        engine: TTS engine ("espeak", "piper") for synthetic clips, else None.
+        engine: TTS engine ("espeak", "piper", "kokoro", "flite", "festival") for synthetic clips, else None.
         voice: TTS voice id ("espeak:en-us+m3") for synthetic clips, else None.
         role: "controller", "pilot" or None when unknown.
         snr_db: signal-to-noise ratio of the added radio noise, None for clean clips.
@@ -91,6 +91,59 @@ class Sample:
     created_at: str | None = None
 
 
+@dataclass
+class Recording:
+    """Context of one source recording of a real corpus, shared by all of its segments.
+
+    ATCO2 ships an ``.info`` file beside each recording: the airport, the channel and its
+    frequency, the callsigns of the aircraft nearby (from surveillance data, with their spoken
+    forms) and the waypoints nearby. ``evaluate --context recording`` and
+    ``transcribe --context recording`` bias each segment with its own recording's callsigns.
+
+    Attributes:
+        source: Catalogue source of its segments ("atco2", "generic:<name>").
+        recording: The recording's name (file stem), unique within the source.
+        group_id: The ``group_id`` its segments carry in ``samples`` (``"atco2:<stem>"``).
+        audio_path: The source recording (absolute, or relative to the workspace when inside it).
+        airport: ICAO code of the airport ("LKPR"), when known.
+        airport_name: Its name ("Prague Ruzyne").
+        channel: The ATC unit / channel ("Tower", "Approach").
+        frequency_mhz: The channel's frequency, MHz.
+        callsigns: Callsigns nearby: dicts with ``code`` ("CSA4AB"), ``spoken`` (as the file
+            gives it, may be empty) and ``reference`` (reference words, "csa four alfa bravo").
+        waypoints: Waypoint names nearby.
+        info: Every field of the context file, parsed (``fields``), plus parser ``warnings``.
+        raw_info: The context file's text as it was.
+        info_path: Where it was read from.
+        id: Database row id.
+        created_at: When the row was (last) written.
+    """
+
+    source: str
+    recording: str
+    group_id: str
+    audio_path: Path | None = None
+    airport: str | None = None
+    airport_name: str | None = None
+    channel: str | None = None
+    frequency_mhz: float | None = None
+    callsigns: list[dict[str, str]] = field(default_factory=list)
+    waypoints: list[str] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+    raw_info: str = ""
+    info_path: Path | None = None
+    id: int | None = None
+    created_at: str | None = None
+
+    def known_callsigns(self) -> list[str]:
+        """The callsigns nearby in reference words, in file order, without duplicates."""
+        return list(dict.fromkeys(c["reference"] for c in self.callsigns if c.get("reference")))
+
+
+_RECORDING_COLUMNS = (
+    "source", "recording", "group_id", "audio_path", "airport", "airport_name", "channel", "frequency_mhz",
+    "callsigns", "waypoints", "info", "raw_info", "info_path", "created_at",
+)
 _SAMPLE_COLUMNS = (
     "uid", "audio_path", "sha256", "duration_s", "sample_rate", "source", "engine", "voice", "params",
     "augmented", "parent_uid", "snr_db", "role", "phase", "speaker", "text_raw", "text_norm", "meaning",
@@ -102,7 +155,7 @@ _RESULT_COLUMNS = (
 )
 _TRANSCRIPT_COLUMNS = (
     "started_at", "duration_s", "source", "text", "avg_logprob", "no_speech_prob", "compression_ratio",
-    "low_confidence", "callsign", "commands", "audio_path", "latency_s",
+    "low_confidence", "callsign", "commands", "audio_path", "latency_s", "offset_s", "text_norm",
 )
 
 
@@ -410,6 +463,62 @@ class Catalogue:
                                         f"!= catalogued {s.sha256[:12]}...)"))
         return problems
 
+    # -- recordings (per-recording context of real corpora) ------------------------------
+    def upsert_recording(self, recording: Recording) -> int:
+        """Store a recording's context, replacing an earlier version of it; returns its row id."""
+        row = (
+            recording.source, recording.recording, recording.group_id,
+            None if recording.audio_path is None else self.relative_path(recording.audio_path),
+            recording.airport, recording.airport_name, recording.channel,
+            None if recording.frequency_mhz is None else float(recording.frequency_mhz),
+            _json(list(recording.callsigns)), _json(list(recording.waypoints)), _json(recording.info),
+            recording.raw_info, None if recording.info_path is None else str(recording.info_path),
+            recording.created_at or now_iso(),
+        )
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _RECORDING_COLUMNS if c not in ("source", "recording"))
+        sql = (f"INSERT INTO recordings ({', '.join(_RECORDING_COLUMNS)}) VALUES ({', '.join('?' * len(row))}) "
+               f"ON CONFLICT (source, recording) DO UPDATE SET {updates}")
+        with self.transaction() as conn:
+            conn.execute(sql, row)
+            found = conn.execute("SELECT id FROM recordings WHERE source = ? AND recording = ?",
+                                 (recording.source, recording.recording)).fetchone()
+        return int(found[0])
+
+    def _to_recording(self, row: sqlite3.Row) -> Recording:
+        return Recording(
+            id=row["id"], source=row["source"], recording=row["recording"], group_id=row["group_id"],
+            audio_path=None if row["audio_path"] is None else self.absolute_path(row["audio_path"]),
+            airport=row["airport"], airport_name=row["airport_name"], channel=row["channel"],
+            frequency_mhz=row["frequency_mhz"], callsigns=json.loads(row["callsigns"] or "[]"),
+            waypoints=json.loads(row["waypoints"] or "[]"), info=json.loads(row["info"] or "{}"),
+            raw_info=row["raw_info"] or "", info_path=None if row["info_path"] is None else Path(row["info_path"]),
+            created_at=row["created_at"],
+        )
+
+    def recordings(self, source: str | None = None) -> list[Recording]:
+        """Recording contexts (of one source), in the order they were first stored."""
+        sql, args = "SELECT * FROM recordings", ()
+        if source is not None:
+            sql, args = sql + " WHERE source = ?", (source,)  # type: ignore[assignment]
+        with self._lock:
+            return [self._to_recording(r) for r in self._conn.execute(sql + " ORDER BY id", args)]
+
+    def recordings_by_group(self) -> dict[str, Recording]:
+        """Every recording context keyed by the ``group_id`` of its segments."""
+        return {r.group_id: r for r in self.recordings()}
+
+    def find_recording(self, audio_path: str | Path) -> Recording | None:
+        """The context of a source recording file: matched by its path, else by its name when unique."""
+        path = Path(audio_path).expanduser().resolve()
+        stored = self.relative_path(path)
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM recordings WHERE audio_path = ? ORDER BY id LIMIT 1",
+                                     (stored,)).fetchone()
+            if row is None:
+                rows = self._conn.execute("SELECT * FROM recordings WHERE recording = ?", (path.stem,)).fetchall()
+                row = rows[0] if len(rows) == 1 else None
+        return None if row is None else self._to_recording(row)
+
     # -- skipped items ---------------------------------------------------------------------
     def record_skip(self, source: str, item: str, reason: str, run_id: int | None = None) -> None:
         """Remember that ``item`` of ``source`` was skipped and why (the latest reason wins)."""
@@ -512,14 +621,22 @@ class Catalogue:
             r.update(json.loads(r.pop("extra") or "{}"))
         return rows
 
-    # -- live transcripts ------------------------------------------------------------------
+    # -- transcripts (live and files) ------------------------------------------------------
     def add_transcripts(self, rows: list[dict[str, Any]]) -> list[int]:
-        """Store live transcripts in one transaction; returns their ids.
+        """Store transcripts in one transaction; returns their ids.
 
-        Each row needs ``started_at`` (ISO text or epoch seconds), ``duration_s``, ``source``
-        and ``text``; confidence fields, ``callsign``, ``commands`` (a list), ``audio_path``
-        and ``latency_s`` are optional; other keys go to ``extra``.
+        Each row needs ``started_at`` (ISO text or epoch seconds; stored as ISO UTC with
+        milliseconds), ``duration_s``, ``source`` and ``text``; confidence fields, ``callsign``,
+        ``commands`` (a list), ``audio_path``, ``latency_s`` and ``offset_s`` (start within
+        ``audio_path`` for file transcripts) are optional; ``text_norm`` is filled in from
+        ``text``; other keys go to ``extra``.
+
+        Raises:
+            DataError: A row lacks a required key or its ``started_at`` is not a time.
         """
+        from ..phraseology import normalize_atc
+        from .transcripts import utc_iso
+
         sql = (f"INSERT INTO transcripts ({', '.join(_TRANSCRIPT_COLUMNS)}, extra) "
                f"VALUES ({', '.join('?' * (len(_TRANSCRIPT_COLUMNS) + 1))})")
         values = []
@@ -527,16 +644,15 @@ class Catalogue:
             missing = [k for k in ("started_at", "duration_s", "source", "text") if row.get(k) is None]
             if missing:
                 raise DataError(f"transcript {row!r} lacks {', '.join(missing)}.")
-            started = row["started_at"]
-            if isinstance(started, (int, float)):
-                started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started)) + f".{int(started % 1 * 1000):03d}Z"
             audio = row.get("audio_path")
+            offset = row.get("offset_s")
             extra = {k: v for k, v in row.items() if k not in _TRANSCRIPT_COLUMNS}
             values.append((
-                str(started), float(row["duration_s"]), str(row["source"]), str(row["text"]), row.get("avg_logprob"),
-                row.get("no_speech_prob"), row.get("compression_ratio"), _bool_or_none(row.get("low_confidence")),
-                row.get("callsign"), _json(list(row.get("commands") or [])),
-                None if audio is None else self.relative_path(audio), row.get("latency_s"), _json(extra),
+                utc_iso(row["started_at"]), float(row["duration_s"]), str(row["source"]), str(row["text"]),
+                row.get("avg_logprob"), row.get("no_speech_prob"), row.get("compression_ratio"),
+                _bool_or_none(row.get("low_confidence")), row.get("callsign"), _json(list(row.get("commands") or [])),
+                None if audio is None else self.relative_path(audio), row.get("latency_s"),
+                None if offset is None else float(offset), normalize_atc(str(row["text"])), _json(extra),
             ))
         ids = []
         with self.transaction() as conn:
@@ -545,16 +661,72 @@ class Catalogue:
         return ids
 
     def transcripts(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Live transcripts, oldest first, with ``commands`` decoded and ``audio_path`` absolute."""
-        sql = "SELECT * FROM transcripts ORDER BY id" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        """Transcripts, oldest first, with ``commands`` decoded and ``audio_path`` absolute."""
+        return self.select_transcripts(order_by="id", limit=limit)[0]
+
+    def select_transcripts(
+        self, where: str = "", args: Sequence[Any] = (), *, order_by: str = "id", limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of transcripts and the number of all that match, read in one go.
+
+        The query itself is built by :func:`atc_whisper.data.transcripts.search_transcripts`
+        (the one search of the table); this only runs it and decodes the rows.
+
+        Args:
+            where: An SQL condition on the ``transcripts`` columns with ``?`` placeholders ("": all rows).
+            args: The values of the placeholders.
+            order_by: The ``ORDER BY`` terms.
+            limit: Page size (None or 0: every match).
+            offset: Rows skipped before the page.
+
+        Returns:
+            (rows, total): rows as :meth:`transcript` returns them, and the count of all matches.
+        """
+        clause = f" WHERE {where}" if where else ""
+        page = [-1 if not limit else max(0, int(limit)), max(0, int(offset))]
         with self._lock:
-            rows = [dict(r) for r in self._conn.execute(sql)]
-        for r in rows:
-            r["commands"] = json.loads(r["commands"] or "[]")
-            r.update(json.loads(r.pop("extra") or "{}"))
-            if r["audio_path"] is not None:
-                r["audio_path"] = self.absolute_path(r["audio_path"])
-        return rows
+            total = int(self._conn.execute(f"SELECT COUNT(*) FROM transcripts{clause}", list(args)).fetchone()[0])
+            rows = [dict(r) for r in self._conn.execute(
+                f"SELECT * FROM transcripts{clause} ORDER BY {order_by} LIMIT ? OFFSET ?", [*args, *page])]
+        return [self._transcript_row(r) for r in rows], total
+
+    def _transcript_row(self, r: dict[str, Any]) -> dict[str, Any]:
+        """A stored row as callers see it: ``commands`` decoded, ``extra`` merged in, ``audio_path`` absolute."""
+        r["commands"] = json.loads(r["commands"] or "[]")
+        # The columns win over same-named keys a sink left in ``extra``.
+        r = {**json.loads(r.pop("extra") or "{}"), **r}
+        if r["audio_path"] is not None:
+            r["audio_path"] = self.absolute_path(r["audio_path"])
+        return r
+
+    def transcript(self, transcript_id: int) -> dict[str, Any] | None:
+        """One transcript by row id (as :meth:`transcripts` returns them), or None."""
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM transcripts WHERE id = ?", (int(transcript_id),)).fetchone()
+        return None if row is None else self._transcript_row(dict(row))
+
+    def correct_transcript(self, transcript_id: int, text: str | None) -> dict[str, Any]:
+        """Store a human correction beside the machine text (``None`` or the machine text removes it).
+
+        Returns:
+            The updated transcript.
+
+        Raises:
+            DataError: no transcript has this id.
+        """
+        with self.transaction() as conn:
+            row = conn.execute("SELECT text FROM transcripts WHERE id = ?", (int(transcript_id),)).fetchone()
+            if row is None:
+                raise DataError(f"transcript {transcript_id} is not in the catalogue {self.db_path}.")
+            cleaned = None if text is None else " ".join(text.split())
+            if cleaned is not None and cleaned == row["text"]:
+                cleaned = None  # "corrected" back to what the model heard: nothing to learn from
+            conn.execute("UPDATE transcripts SET text_corrected = ?, corrected_at = ? WHERE id = ?",
+                         (cleaned, None if cleaned is None else now_iso(), int(transcript_id)))
+        result = self.transcript(transcript_id)
+        assert result is not None
+        return result
 
 
-__all__ = ["LATEST_VERSION", "RUN_KINDS", "SPLITS", "Catalogue", "Sample", "now_iso"]
+__all__ = ["LATEST_VERSION", "RUN_KINDS", "SPLITS", "Catalogue", "Recording", "Sample", "now_iso"]

@@ -9,6 +9,11 @@ in between. Never edit a released migration: append a new one.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+
+from ..log import get_logger
+
+log = get_logger(__name__)
 
 # Version 1: the first release - samples, runs and the skip log.
 _V1 = """
@@ -104,7 +109,70 @@ CREATE TABLE transcripts (
 );
 """
 
-MIGRATIONS: list[str] = [_V1, _V2]
+# Version 3: corrections of live transcripts made in the web view, kept beside the machine text
+# (``text`` is never overwritten, so what the model heard stays comparable), and indexes for
+# the page's search by time and callsign.
+_V3 = """
+ALTER TABLE transcripts ADD COLUMN text_corrected TEXT;
+ALTER TABLE transcripts ADD COLUMN corrected_at TEXT;
+CREATE INDEX transcripts_started ON transcripts (started_at);
+CREATE INDEX transcripts_callsign ON transcripts (callsign);
+"""
+
+# Version 4: transcripts of whole files (``transcribe --catalogue``) and searching them
+# (``atc-whisper search``, the serve page and API): where in the file a row starts, the
+# normalised text for word search, and an index for the file look-ups. The time and callsign
+# indexes come from version 3; "IF NOT EXISTS" keeps this migration whole on its own.
+_V4 = """
+ALTER TABLE transcripts ADD COLUMN offset_s REAL;
+ALTER TABLE transcripts ADD COLUMN text_norm TEXT;
+CREATE INDEX IF NOT EXISTS transcripts_started ON transcripts (started_at);
+CREATE INDEX IF NOT EXISTS transcripts_callsign ON transcripts (callsign);
+CREATE INDEX IF NOT EXISTS transcripts_audio ON transcripts (audio_path);
+"""
+
+
+def _fill_text_norm(conn: sqlite3.Connection) -> None:
+    """Version 4, after its SQL: the normalised text of the transcripts stored before it, so that
+    the search finds old live rows the way it finds new ones ("FL350" -> "flight level three five zero")."""
+    from ..phraseology import normalize_atc
+
+    rows = conn.execute("SELECT id, text FROM transcripts WHERE text_norm IS NULL").fetchall()
+    if len(rows) > 10_000:  # ~0.4 ms a row: say why the first open after an upgrade takes a while
+        log.info("normalising the text of %d stored transcripts for search (once)", len(rows))
+    conn.executemany("UPDATE transcripts SET text_norm = ? WHERE id = ?",
+                     ((normalize_atc(str(text)), int(row_id)) for row_id, text in rows))
+
+
+# Version 5: per-recording context of real corpora (ATCO2 ``.info`` files: airport, channel,
+# frequency, the callsigns and waypoints nearby), keyed by the samples' leakage group, so
+# evaluation can bias each segment with its own recording's callsign list.
+_V5 = """
+CREATE TABLE recordings (
+    id            INTEGER PRIMARY KEY,
+    source        TEXT NOT NULL,
+    recording     TEXT NOT NULL,
+    group_id      TEXT NOT NULL,
+    audio_path    TEXT,
+    airport       TEXT,
+    airport_name  TEXT,
+    channel       TEXT,
+    frequency_mhz REAL,
+    callsigns     TEXT NOT NULL DEFAULT '[]',
+    waypoints     TEXT NOT NULL DEFAULT '[]',
+    info          TEXT NOT NULL DEFAULT '{}',
+    raw_info      TEXT NOT NULL DEFAULT '',
+    info_path     TEXT,
+    created_at    TEXT NOT NULL,
+    UNIQUE (source, recording)
+);
+CREATE INDEX recordings_group ON recordings (group_id);
+"""
+
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5]
+#: Python steps run after a version's SQL, in the same transaction.
+_AFTER_SQL: dict[int, Callable[[sqlite3.Connection], None]] = {4: _fill_text_norm}
 LATEST_VERSION = len(MIGRATIONS)
 
 
@@ -136,6 +204,8 @@ def migrate(conn: sqlite3.Connection, target: int = LATEST_VERSION) -> list[int]
         try:
             for statement in _statements(MIGRATIONS[version - 1]):
                 conn.execute(statement)
+            if version in _AFTER_SQL:
+                _AFTER_SQL[version](conn)
             conn.execute(f"PRAGMA user_version = {version}")
             conn.execute("COMMIT")
         except BaseException:

@@ -5,8 +5,10 @@ runs the base and the fine-tuned model through the same transcription engine wit
 (bounded) decoding settings on the same samples, scores every transcript (WER, CER, callsign,
 commands, confidence), aggregates per model and per group (split, source, speaker role, TTS
 voice, SNR bucket), draws the accuracy-vs-coverage curve of each model's confidence, measures
-callsign biasing with and without a callsign list, and hands everything to :mod:`.report`
-and :mod:`.plots` for the files.
+callsign biasing with and without a callsign list - one list for every sample, or each
+sample's own recording's callsigns nearby (``context = "recording"``, the ATCO2 ``.info`` files
+stored at import), the way ATCO2 measures callsign boosting - and hands everything to
+:mod:`.report` and :mod:`.plots` for the files.
 
 Inputs are checked before any model is loaded: an empty selection or a missing fine-tuned
 model fails at once with a message saying what to run.
@@ -14,6 +16,7 @@ model fails at once with a message saying what to run.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import time
@@ -149,6 +152,34 @@ def load_callsign_list(path: str | Path) -> list[str]:
     return known
 
 
+def recording_callsigns(workspace: Workspace, samples: Sequence[Any], *,
+                        extra: Sequence[str] | None = None) -> list[list[str] | None]:
+    """Each sample's own recording's callsigns nearby (then ``extra``), None where it has no context.
+
+    Raises:
+        DataError: no selected sample has a recording context (the message says how to get one).
+    """
+    from ..data.catalogue import Catalogue
+
+    with Catalogue(workspace.db_path) as catalogue:
+        by_group = catalogue.recordings_by_group()
+    lists: list[list[str] | None] = []
+    with_context = 0
+    for sample in samples:
+        recording = by_group.get(str(getattr(sample, "group_id", "") or ""))
+        with_context += recording is not None
+        names = recording.known_callsigns() if recording is not None else []
+        lists.append(list(dict.fromkeys([*names, *(extra or ())])) or None)
+    if not with_context:
+        sources = sorted({str(s.source) for s in samples})
+        raise DataError(
+            f"--context recording: none of the {len(samples)} selected samples ({', '.join(sources)}) has a recording "
+            f"context in {workspace.db_path}; import a corpus with per-recording .info files "
+            "(atc-whisper import atco2 DATA_FOLDER) or evaluate without --context."
+        )
+    return lists
+
+
 def json_safe(value: Any) -> Any:
     """``value`` with NaN/inf floats turned into None and paths into strings (strict JSON)."""
     if isinstance(value, float):
@@ -209,6 +240,8 @@ class SampleScore:
         hypothesis_biased: Transcript with callsign biasing (prompt + snap), when measured.
         atc_biased: Callsign/command correctness of ``hypothesis_biased``.
         alignment_biased: Word alignment of ``hypothesis_biased``.
+        role: The sample's speaker role ("controller", "pilot") or None when the corpus has none.
+        role_hyp: Speaker role read from the hypothesis (`phraseology.classify_role`), or "unknown".
     """
 
     hypothesis: str
@@ -225,6 +258,8 @@ class SampleScore:
     hypothesis_biased: str | None = None
     atc_biased: metrics.AtcScore | None = None
     alignment_biased: metrics.Alignment | None = None
+    role: str | None = None
+    role_hyp: str = "unknown"
 
     @property
     def wer(self) -> float:
@@ -238,10 +273,21 @@ class SampleScore:
 
 
 class _Scorer:
-    """Scores hypotheses against one sample's reference, parsing the reference once."""
+    """Scores hypotheses against one sample's reference, parsing the reference once.
 
-    def __init__(self, reference: str) -> None:
-        from ..phraseology import normalize_atc, parse_atc, raw_normalize
+    Args:
+        reference: The reference transcript.
+        role: The sample's speaker role ("controller"/"pilot"), when known, for role accuracy.
+        tagged_callsign: The callsign a corpus annotates (ATCO2 ``[#callsign]``), used when the
+            parser cannot read one in the reference (an airline it does not know): the
+            hypothesis then has the callsign right when the tagged words appear in it.
+    """
+
+    def __init__(self, reference: str, role: str | None = None, tagged_callsign: str | None = None) -> None:
+        from ..phraseology import classify_role, normalize_atc, parse_atc, raw_normalize
+
+        self.classify_role = classify_role
+        self.role = role if role in ("controller", "pilot") else None
 
         self.normalize_atc = normalize_atc
         self.raw_normalize = raw_normalize
@@ -250,6 +296,8 @@ class _Scorer:
         self.ref_words = self.ref_norm.split()
         self.ref_raw_words = raw_normalize(reference).split()
         self.ref_parsed = parse_atc(self.ref_norm)
+        tagged = normalize_atc(tagged_callsign) if tagged_callsign and not self.ref_parsed.callsign else ""
+        self.tagged_callsign = tagged or None
 
     def words(self, hyp: str) -> tuple[str, metrics.Alignment]:
         hyp_norm = self.normalize_atc(hyp)
@@ -257,7 +305,12 @@ class _Scorer:
 
     def atc(self, hyp_norm: str, hyp_parsed: Any = None) -> metrics.AtcScore:
         parsed = hyp_parsed if hyp_parsed is not None else self.parse_atc(hyp_norm)
-        return metrics.score_atc_pair(self.ref_norm, hyp_norm, ref_parsed=self.ref_parsed, hyp_parsed=parsed)
+        score = metrics.score_atc_pair(self.ref_norm, hyp_norm, ref_parsed=self.ref_parsed, hyp_parsed=parsed)
+        if self.tagged_callsign is None:
+            return score
+        found = f" {self.tagged_callsign} " in f" {hyp_norm} "
+        return dataclasses.replace(score, ref_callsign=self.tagged_callsign, callsign_correct=found,
+                                   hyp_callsign=self.tagged_callsign if found else score.hyp_callsign)
 
     def score(self, transcription: Any) -> SampleScore:
         hyp = transcription.text
@@ -275,6 +328,8 @@ class _Scorer:
             compression_ratio=float(transcription.compression_ratio),
             low_confidence=bool(transcription.low_confidence),
             latency_s=float(transcription.latency_s),
+            role=self.role,
+            role_hyp=self.classify_role(hyp).role if self.role else "unknown",
         )
 
 
@@ -292,7 +347,24 @@ def aggregate(scores: Sequence[SampleScore]) -> dict[str, Any]:
         "mean_compression_ratio": sum(s.compression_ratio for s in scores) / n if n else math.nan,
         "low_confidence_share": sum(1 for s in scores if s.low_confidence) / n if n else math.nan,
     }
+    result.update(role_figures([(s.role, s.role_hyp) for s in scores]))
     return result
+
+
+def role_figures(pairs: Sequence[tuple[str | None, str]]) -> dict[str, Any]:
+    """Speaker-role accuracy over ``(true role, guessed role)`` pairs with a true role.
+
+    Returns:
+        ``n_role`` (pairs with a known role), ``role_acc`` (guess right; "unknown" counts as
+        wrong) and ``role_coverage`` (share guessed, not "unknown"); NaN without known roles.
+    """
+    known = [(truth, guess) for truth, guess in pairs if truth in ("controller", "pilot")]
+    n = len(known)
+    return {
+        "n_role": n,
+        "role_acc": sum(truth == guess for truth, guess in known) / n if n else math.nan,
+        "role_coverage": sum(guess != "unknown" for _, guess in known) / n if n else math.nan,
+    }
 
 
 def _group_values(sample: Any, edges_db: Sequence[float]) -> dict[str, str]:
@@ -386,9 +458,11 @@ def _run_model(
     workspace: Workspace,
     *,
     engine: str | None,
-    known: Sequence[str] | None,
+    known: Sequence[Sequence[str] | None] | None,
     progress: bool,
 ) -> ModelRun:
+    """One model over the samples; with ``known`` (callsigns per sample, None where a sample has
+    none) also a biased pass: prompt + snapping with that sample's list."""
     from tqdm.auto import tqdm
 
     from ..audio.io import load_audio
@@ -399,8 +473,7 @@ def _run_model(
     started = time.perf_counter()
     eng = load_engine(model, settings, workspace, engine=engine)
     load_s = time.perf_counter() - started
-    # The same prompt `transcribe --callsigns` uses, capped: it shares the decoder's 448 positions.
-    prompt = callsign_prompt(list(known)[: settings.evaluate.prompt_callsigns]) if known else None
+    cap = settings.evaluate.prompt_callsigns
     scores: list[SampleScore] = []
     decode_s = 0.0
     bar = tqdm(total=len(samples), desc=f"evaluate {label}", unit="clip", disable=not progress, leave=False)
@@ -411,12 +484,29 @@ def _run_model(
             t0 = time.perf_counter()
             transcriptions = eng.transcribe_batch(batch)
             decode_s += time.perf_counter() - t0
-            biased = eng.transcribe_batch(batch, prompt=prompt) if known else [None] * len(batch)
+            lists = list(known[first: first + len(batch)]) if known is not None else [None] * len(batch)
+            biased: list[Any] = [None] * len(batch)
+            if known is not None:
+                # Clips that share a callsign list (one recording's segments) share a prompt and a batch.
+                by_prompt: dict[tuple[str, ...], list[int]] = {}
+                for k, names in enumerate(lists):
+                    by_prompt.setdefault(tuple(names or ()), []).append(k)
+                for names, members in by_prompt.items():
+                    if not names:  # no list for these clips: the biased transcript is the plain one
+                        for k in members:
+                            biased[k] = transcriptions[k]
+                        continue
+                    # The same prompt `transcribe --callsigns` uses, capped: it shares the decoder's 448 positions.
+                    prompt = callsign_prompt(list(names)[:cap])
+                    for k, one in zip(members, eng.transcribe_batch([batch[k] for k in members], prompt=prompt),
+                                      strict=True):
+                        biased[k] = one
             for k, (transcription, biased_one) in enumerate(zip(transcriptions, biased, strict=True)):
                 scorer = scorers[first + k]
                 score = scorer.score(transcription)
-                if biased_one is not None and known:
-                    text, _ = snap_callsign(biased_one.text, list(known))
+                if biased_one is not None:
+                    names = list(lists[k] or ())
+                    text = snap_callsign(biased_one.text, names)[0] if names else biased_one.text
                     hyp_norm, alignment = scorer.words(text)
                     score.hypothesis_biased = text
                     score.alignment_biased = alignment
@@ -436,6 +526,7 @@ def evaluate_models(
     models: Sequence[tuple[str, str | Path]],
     samples: Sequence[Any],
     callsigns: Sequence[str] | None = None,
+    sample_callsigns: Sequence[Sequence[str] | None] | None = None,
     engine: str | None = None,
     progress: bool = True,
 ) -> EvaluationResult:
@@ -451,6 +542,8 @@ def evaluate_models(
         samples: Catalogue samples (see :func:`select_samples`).
         callsigns: Known callsigns; when given, each model is also run with callsign biasing
             (decoder prompt + snapping) and callsign accuracy is reported both ways.
+        sample_callsigns: Known callsigns per sample instead (e.g. each sample's recording's
+            callsigns nearby; None for a sample without a list, which is then not biased).
         engine: "ct2", "hf" or None for ``decode.engine``.
         progress: Show a progress bar per model.
 
@@ -459,16 +552,25 @@ def evaluate_models(
     """
     if not samples:
         raise DataError("nothing to evaluate: the sample list is empty.")
+    if sample_callsigns is not None and len(sample_callsigns) != len(samples):
+        raise ValueError("sample_callsigns needs one entry per sample")
     started = time.perf_counter()
-    scorers = [_Scorer(s.text_norm) for s in samples]
+    scorers = [_Scorer(s.text_norm, role=getattr(s, "role", None),
+                       tagged_callsign=(getattr(s, "meaning", None) or {}).get("callsign")) for s in samples]
+    known: list[Sequence[str] | None] | None = None
+    if sample_callsigns is not None:
+        known = list(sample_callsigns)
+    elif callsigns:
+        known = [list(callsigns)] * len(samples)
     runs: dict[str, ModelRun] = {}
     for label, model in models:
         log.info("evaluating %s (%s) on %d samples", label, model, len(samples))
         runs[label] = _run_model(
             label, model, samples, scorers, settings, workspace,
-            engine=engine, known=callsigns, progress=progress,
+            engine=engine, known=known, progress=progress,
         )
-    report = build_report(runs, samples, settings, callsigns=callsigns)
+    report = build_report(runs, samples, settings, callsigns=callsigns, sample_callsigns=sample_callsigns,
+                          scorers=scorers)
     report["timings"]["total_s"] = time.perf_counter() - started
     # Strict-JSON values (NaN -> None), so the summary can go into any JSON file as it is.
     report["summary"] = json_safe(report["summary"])
@@ -493,6 +595,7 @@ def _model_summary(agg: dict[str, Any], run: ModelRun, biased: dict[str, Any] | 
         "callsign_acc": agg["callsign_acc"],
         "command_acc": agg["command_acc"],
         "utterance_command_acc": agg["utterance_command_acc"],
+        "role_acc": agg["role_acc"],
         "mean_avg_logprob": agg["confidence"]["mean_avg_logprob"],
         "low_confidence_share": agg["confidence"]["low_confidence_share"],
         "decode_s": run.decode_s,
@@ -513,8 +616,30 @@ def _biased_aggregate(scores: Sequence[SampleScore]) -> dict[str, Any] | None:
     return {"wer": words["wer"], "median_utt_wer": words["median_utt_wer"], **atc}
 
 
+def context_stats(sample_callsigns: Sequence[Sequence[str] | None], scorers: Sequence[_Scorer]) -> dict[str, Any]:
+    """How much the per-sample callsign lists can help: how many samples have one, how long the
+    lists are, and how often the reference callsign is in its sample's list (the ceiling of
+    what biasing can reach; ATCO2 reports the same coverage)."""
+    with_list = [names for names in sample_callsigns if names]
+    covered = [(scorer.tagged_callsign or scorer.ref_parsed.callsign) in names
+               for names, scorer in zip(sample_callsigns, scorers, strict=True)
+               if names and (scorer.tagged_callsign or scorer.ref_parsed.callsign)]
+    return {
+        "n_samples": len(sample_callsigns),
+        "samples_with_list": len(with_list),
+        "mean_list_size": sum(len(n) for n in with_list) / len(with_list) if with_list else 0.0,
+        "samples_with_callsign_and_list": len(covered),
+        "reference_callsign_in_list": sum(covered) / len(covered) if covered else math.nan,
+    }
+
+
+_GROUP_FIGURES = ("n_utterances", "wer", "raw_wer", "cer", "ser", "median_utt_wer", "insertion_rate",
+                  "callsign_acc", "command_acc", "utterance_command_acc", "role_acc")
+
+
 def build_report(
-    runs: dict[str, ModelRun], samples: Sequence[Any], settings: Settings, *, callsigns: Sequence[str] | None = None
+    runs: dict[str, ModelRun], samples: Sequence[Any], settings: Settings, *, callsigns: Sequence[str] | None = None,
+    sample_callsigns: Sequence[Sequence[str] | None] | None = None, scorers: Sequence[_Scorer] | None = None,
 ) -> dict[str, Any]:
     """The report dict: summary, per-model scores, groups, coverage, thresholds, timings, config."""
     edges = settings.evaluate.snr_buckets_db
@@ -524,6 +649,17 @@ def build_report(
     for label, run in runs.items():
         agg = aggregate(run.scores)
         biased = _biased_aggregate(run.scores)
+        if biased is not None and sample_callsigns is not None:
+            # ATCO2-style figure: only the samples that had a list, with and without it.
+            subset = [sc for sc, names in zip(run.scores, sample_callsigns, strict=True) if names]
+            sub_biased = _biased_aggregate(subset)
+            biased["samples_with_list"] = {
+                "n": len(subset),
+                "callsign_acc": metrics.summarize_atc([sc.atc for sc in subset])["callsign_acc"] if subset else math.nan,
+                "callsign_acc_biased": sub_biased["callsign_acc"] if sub_biased else math.nan,
+                "wer": metrics.summarize_alignments([sc.alignment for sc in subset])["wer"] if subset else math.nan,
+                "wer_biased": sub_biased["wer"] if sub_biased else math.nan,
+            }
         groups: dict[str, dict[str, Any]] = {}
         for key in GROUP_KEYS:
             values = sorted({g[key] for g in groups_of})
@@ -534,10 +670,11 @@ def build_report(
             for value in values:
                 members = [sc for sc, g in zip(run.scores, groups_of, strict=True) if g[key] == value]
                 group = aggregate(members)
-                table[value] = {k: group[k] for k in (
-                    "n_utterances", "wer", "raw_wer", "cer", "ser", "median_utt_wer", "insertion_rate",
-                    "callsign_acc", "command_acc", "utterance_command_acc",
-                )}
+                table[value] = {k: group[k] for k in _GROUP_FIGURES}
+                group_biased = _biased_aggregate(members)
+                if group_biased is not None:
+                    table[value]["callsign_acc_biased"] = group_biased["callsign_acc"]
+                    table[value]["wer_biased"] = group_biased["wer"]
             groups[key] = table
         conf = [s.confidence for s in run.scores]
         errs = [s.alignment.errors for s in run.scores]
@@ -564,6 +701,12 @@ def build_report(
             },
         }
         summary[label] = _model_summary(agg, run, biased)
+        if len(groups["source"]) > 1:  # real and synthetic side by side: the figures per source
+            summary[label]["by_source"] = {
+                source: {k: figures[k] for k in ("n_utterances", "wer", "callsign_acc", "command_acc",
+                                                 "callsign_acc_biased") if k in figures}
+                for source, figures in groups["source"].items()
+            }
     comparison: dict[str, Any] = {}
     if BASE in summary and FINE_TUNED in summary:
         for key in ("wer", "raw_wer", "cer", "median_utt_wer", "callsign_acc", "command_acc"):
@@ -571,6 +714,7 @@ def build_report(
     return {
         "schema_version": 1,
         "summary": summary,
+        "roles": _reference_roles(samples),
         "comparison": comparison,
         "models": models,
         "selection": {
@@ -581,10 +725,23 @@ def build_report(
         },
         "callsigns": {"n_known": len(callsigns), "prompt_callsigns": settings.evaluate.prompt_callsigns}
         if callsigns else None,
+        "context": {"kind": "recording", "prompt_callsigns": settings.evaluate.prompt_callsigns,
+                    **context_stats(sample_callsigns, scorers)}
+        if sample_callsigns is not None and scorers is not None else None,
         "metric_definitions": METRIC_DEFINITIONS,
         "config": settings.to_dict(),
         "timings": {label: models[label]["timings"] for label in models},
     }
+
+
+def _reference_roles(samples: Sequence[Any]) -> dict[str, Any]:
+    """Role accuracy of the classifier on the reference transcripts: what it can do with perfect
+    recognition, beside each model's ``role_acc`` on its hypotheses."""
+    from ..phraseology import classify_role
+
+    pairs = [(getattr(s, "role", None), classify_role(s.text_norm).role) for s in samples
+             if getattr(s, "role", None) in ("controller", "pilot")]
+    return {"reference_" + k: v for k, v in role_figures(pairs).items()}
 
 
 METRIC_DEFINITIONS = {
@@ -599,7 +756,14 @@ METRIC_DEFINITIONS = {
     "command_acc": "share of reference commands recognised with type and value both right",
     "utterance_command_acc": "share of utterances with commands where every command is right and none is extra",
     "coverage": "keep the most confident share of utterances (by average log-probability): WER and callsign accuracy of the kept ones",
-    "callsign_acc_biased": "callsign accuracy with the callsign list as decoder prompt and snapping of the recognised callsign",
+    "role_acc": "share of samples with a known speaker role (synthetic data, corpora that label speakers) whose role "
+                "read from the hypothesis (controller/pilot, 'unknown' counts as wrong) is right",
+    "callsign_acc_biased": "callsign accuracy with the callsign list (or, with --context recording, each sample's "
+                           "own recording's callsigns nearby) as decoder prompt and snapping of the recognised callsign",
+    "callsign_acc (tagged)": "for imported segments whose callsign the parser cannot read but the corpus tags "
+                             "([#callsign] ... [/#callsign]), the callsign is right when its words appear in the hypothesis",
+    "reference_callsign_in_list": "share of samples (with a reference callsign and a list) whose callsign is in their "
+                                  "list: the ceiling of callsign biasing",
 }
 
 
@@ -617,6 +781,7 @@ def run_evaluation(
     source: str | None = None,
     max_samples: int | None = None,
     callsigns_file: str | Path | None = None,
+    context: str | None = None,
     engine: str | None = None,
     progress: bool = True,
     write: bool = True,
@@ -636,6 +801,9 @@ def run_evaluation(
         max_samples: At most this many samples; default ``evaluate.max_samples`` (0: all).
         callsigns_file: Known callsigns, one per line: also measure callsign biasing; default
             ``decode.callsigns_file`` (empty: not measured).
+        context: "recording": bias each sample with its own recording's callsigns nearby (the
+            ATCO2 ``.info`` contexts stored at import; a callsigns file is added to every list),
+            and report callsign accuracy with and without; "none": off. Default ``decode.context``.
         engine: "ct2", "hf" or None for ``decode.engine``.
         progress: Show progress bars.
         write: Write the JSON/CSV reports, catalogue results, TensorBoard logs and plots.
@@ -644,7 +812,8 @@ def run_evaluation(
         The :class:`EvaluationResult`, with the written paths.
 
     Raises:
-        DataError: no catalogue, empty selection, bad callsigns file.
+        DataError: no catalogue, empty selection, bad callsigns file, ``context = "recording"``
+            while no selected sample has a recording context.
         ModelError: the fine-tuned model is missing.
     """
     selection = Selection(
@@ -662,8 +831,15 @@ def run_evaluation(
     models.append((FINE_TUNED, tuned))
     callsigns_path = callsigns_file if callsigns_file is not None else (settings.decode.callsigns_file or None)
     known = load_callsign_list(callsigns_path) if callsigns_path else None
+    from ..transcribe.context import CONTEXTS
+
+    context = context or settings.decode.context
+    if context not in CONTEXTS:
+        raise DataError(f"unknown context {context!r}; choose {' or '.join(CONTEXTS)}.")
+    per_sample = recording_callsigns(workspace, samples, extra=known) if context == "recording" else None
     result = evaluate_models(
-        workspace, settings, models=models, samples=samples, callsigns=known, engine=engine, progress=progress
+        workspace, settings, models=models, samples=samples, callsigns=known, sample_callsigns=per_sample,
+        engine=engine, progress=progress,
     )
     result.report["selection"].update({"split": selection.split, "source": selection.source,
                                        "max_samples": selection.max_samples})

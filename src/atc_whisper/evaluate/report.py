@@ -28,7 +28,7 @@ log = get_logger(__name__)
 SAMPLE_COLUMNS = ("id", "uid", "audio", "split", "source", "voice", "role", "snr_db", "duration_s", "reference")
 MODEL_COLUMNS = (
     "hypothesis", "wer", "errors", "callsign_ref", "callsign_hyp", "callsign_correct", "commands_matched",
-    "commands_ref", "commands_correct", "avg_logprob", "no_speech_prob", "compression_ratio", "low_confidence",
+    "commands_ref", "commands_correct", "role_hyp", "avg_logprob", "no_speech_prob", "compression_ratio", "low_confidence",
     "latency_s",
 )
 BIASED_COLUMNS = ("hypothesis_biased", "wer_biased", "callsign_hyp_biased", "callsign_correct_biased")
@@ -56,6 +56,7 @@ def model_fields(score: SampleScore) -> dict[str, Any]:
         "commands_matched": score.atc.commands_matched,
         "commands_ref": score.atc.ref_commands,
         "commands_correct": score.atc.commands_correct,
+        "role_hyp": score.role_hyp if score.role else None,
         "avg_logprob": score.avg_logprob,
         "no_speech_prob": score.no_speech_prob,
         "compression_ratio": score.compression_ratio,
@@ -149,7 +150,7 @@ def write_catalogue(workspace: Workspace, settings: Settings, result: Evaluation
                         "latency_s": score.latency_s,
                         # everything else (biased transcript, parsed callsigns) goes to `extra`
                         **json_safe({k: v for k, v in fields.items() if k in (
-                            "callsign_ref", "callsign_hyp", "commands_matched", "commands_ref", "errors",
+                            "callsign_ref", "callsign_hyp", "commands_matched", "commands_ref", "errors", "role_hyp",
                             "hypothesis_biased", "wer_biased", "callsign_hyp_biased", "callsign_correct_biased",
                         )}),
                         "model_name": run.model,

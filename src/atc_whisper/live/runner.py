@@ -32,6 +32,7 @@ import numpy as np
 from ..config import Settings
 from ..errors import AtcWhisperError
 from ..log import get_logger
+from ..phraseology.conversation import Conversation
 from .segmenter import Segmenter, Transmission
 from .sources import AudioSource
 
@@ -75,6 +76,12 @@ class LiveRecord:
         end_reason: silence, max_length, flush or break (see :class:`Transmission`).
         source: Description of the source.
         audio_path: Saved WAV (with ``--save-audio``), else None.
+        role: Speaker role read from the words: controller, pilot or unknown.
+        role_score: Confidence in the role, 0.5-1.
+        exchange: Id of the exchange (one callsign's instruction and replies), or None.
+        readback: For a pilot's readback, ``{"status": "ok"|"mismatch", "instruction": index,
+            "differences": [{"item", "expected", "heard", "kind"}]}``; else None
+            (see :mod:`atc_whisper.phraseology.conversation`).
     """
 
     index: int
@@ -98,6 +105,10 @@ class LiveRecord:
     end_reason: str
     source: str
     audio_path: str | None = None
+    role: str = "unknown"
+    role_score: float = 0.5
+    exchange: int | None = None
+    readback: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict, floats rounded to milliseconds (4 places for log-probs)."""
@@ -140,6 +151,9 @@ class LiveSummary:
     wall_s: float = 0.0
     interrupted: bool = False
     untranscribed: int = 0
+    readbacks: int = 0  # pilot readbacks checked against their instruction
+    readback_mismatches: int = 0
+    unanswered: int = 0  # instructions whose readback was never heard
     error: str | None = None
 
     @property
@@ -168,6 +182,7 @@ class LiveSummary:
             "max_wait_s": round(self.max_wait_s, 3), "real_time_factor": round(self.real_time_factor, 4),
             "speculative_hits": self.speculative_hits, "speculative_wasted": self.speculative_wasted,
             "wall_s": round(self.wall_s, 3), "interrupted": self.interrupted, "untranscribed": self.untranscribed,
+            "readbacks": self.readbacks, "readback_mismatches": self.readback_mismatches, "unanswered": self.unanswered,
             "error": self.error,
         }
 
@@ -303,6 +318,7 @@ class LiveSession:
         self.settings = settings
         self.sinks = list(sinks)
         self.segmenter = segmenter or Segmenter(load_vad(settings.live.vad), settings.live, clock=clock)
+        self.conversation = Conversation.from_settings(settings)
         self.max_audio_s = max_audio_s
         self.clock = clock
         self.queue = LagQueue(settings.live.queue_size)
@@ -429,6 +445,7 @@ class LiveSession:
             result = self.engine.transcribe(t.audio)
         ready = self.clock()
         callsign, commands = self._parse(result.text)
+        turn = self._converse(result.text, t)
         record = LiveRecord(
             index=t.index, started_at=_iso(t.wall_start), wall_start=t.wall_start,
             stream_start_s=t.start_s, stream_end_s=t.end_s, duration_s=t.duration_s, text=result.text,
@@ -437,7 +454,7 @@ class LiveSession:
             reasons=list(getattr(result, "reasons", []) or []), callsign=callsign, commands=commands,
             latency_s=max(0.0, ready - t.end_captured_wall), decode_s=float(result.latency_s),
             wait_s=max(0.0, began - t.closed_wall), behind=self.queue.behind, end_reason=t.reason,
-            source=self.source.description,
+            source=self.source.description, **turn,
         )
         s = self.summary
         s.transmissions += 1
@@ -449,6 +466,17 @@ class LiveSession:
         s.max_wait_s = max(s.max_wait_s, record.wait_s)
         for sink in self.sinks:
             sink.write(record, t)
+
+    def _converse(self, text: str, t: Transmission) -> dict[str, Any]:
+        """Role, exchange and readback check of the transmission (phraseology.conversation)."""
+        try:
+            entry = self.conversation.add(text, start_s=t.start_s, end_s=t.end_s, index=t.index)
+        except Exception as exc:  # a bug here must not stop a live session; the transcript still goes out
+            log.warning("conversation tracking failed on %r: %s", text, exc)
+            return {}
+        self.summary.readbacks += int(entry.readback is not None)
+        self.summary.readback_mismatches += int(entry.readback_mismatch)
+        return entry.as_dict()
 
     # -- main -----------------------------------------------------------------------------------
     def run(self, *, handle_signals: bool = True, capture_grace_s: float = 3.0) -> LiveSummary:
@@ -496,6 +524,7 @@ class LiveSession:
         if self._early is not None:  # the stream ended during a pause that was not confirmed
             self._waste(self._early[1])
             self._early = None
+        s.unanswered = len(self.conversation.finish())
         s.audio_s = self.source.position / 16_000
         s.ignored_bursts = self.segmenter.ignored_bursts
         s.breaks = self.source.breaks

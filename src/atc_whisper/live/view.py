@@ -2,12 +2,15 @@
 
 A line reads::
 
-    21:05:03.120  3.4s  0.62s  LUFTHANSA 456 | climb FL340  lufthansa four five six climb ...
+    21:05:03.120  3.4s  0.62s  ATC #3  lufthansa four five six | climb FL340  lufthansa four five six climb ...
+    21:05:07.410  2.9s  0.55s  PLT #3  lufthansa four five six | climb FL330  ... READBACK MISMATCH: level FL340 read back as FL330
 
 wall-clock start (local time), duration, latency (end of transmission to transcript),
-parsed callsign and commands, then the text. Low-confidence transcripts are yellow and
-marked ``?`` with the reason; when the recogniser falls behind the line ends with
-``[N behind]``. Colours are dropped when the output is not a terminal.
+speaker role (ATC, PLT or ``?``) and exchange id, parsed callsign and commands, then the
+text; a checked readback ends with ``readback ok`` or, in red, ``READBACK MISMATCH`` and what
+differed. Low-confidence transcripts are yellow and marked ``?`` with the reason; when the
+recogniser falls behind the line ends with ``[N behind]``. Colours are dropped when the output
+is not a terminal.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from ..phraseology.readback import describe_differences
 from .runner import LiveRecord, LiveSummary
 from .segmenter import Transmission
 
@@ -32,12 +36,17 @@ def _commands(commands: list[dict[str, Any]]) -> str:
     return ", ".join(p for p in parts if p)
 
 
+_ROLE_TAGS = {"controller": "[magenta]ATC[/magenta]", "pilot": "[blue]PLT[/blue]"}
+
+
 def format_record(record: LiveRecord) -> str:
     """The rich-markup line for one transmission."""
     clock = time.strftime("%H:%M:%S", time.localtime(record.wall_start)) + f".{int(record.wall_start % 1 * 1000):03d}"
     facts = " | ".join(p for p in (record.callsign or "", _commands(record.commands)) if p)
     text = escape(record.text) if record.text else "[dim](no speech recognised)[/dim]"
     line = f"[cyan]{clock}[/cyan] {record.duration_s:5.1f}s {record.latency_s:5.2f}s  "
+    line += _ROLE_TAGS.get(record.role, "[dim]?  [/dim]")
+    line += f" [dim]#{record.exchange:<3}[/dim] " if record.exchange is not None else "      "
     if facts:
         line += f"[bold]{escape(facts)}[/bold]  "
     if record.low_confidence:
@@ -45,6 +54,12 @@ def format_record(record: LiveRecord) -> str:
         line += f"[yellow]? {text} [dim]({escape(why)}, logprob {record.avg_logprob:.2f})[/dim][/yellow]"
     else:
         line += text
+    readback = record.readback
+    if readback and readback.get("status") == "mismatch":
+        what = describe_differences(readback.get("differences") or [])
+        line += f" [bold red]READBACK MISMATCH: {escape(what)}[/bold red]"
+    elif readback:
+        line += " [green]readback ok[/green]"
     if record.end_reason in ("max_length", "break"):
         line += f" [dim]<{record.end_reason}>[/dim]"
     if record.behind:
@@ -82,6 +97,11 @@ class ConsoleView:
             line += f"; {s.ignored_bursts} short bursts ignored"
         if s.breaks:
             line += f"; stream dropped {s.breaks} time(s)"
+        if s.readbacks:
+            line += f"; {s.readbacks} readbacks checked"
+            line += f", [bold red]{s.readback_mismatches} mismatches[/bold red]" if s.readback_mismatches else ", all ok"
+        if s.unanswered:
+            line += f"; {s.unanswered} instructions without a readback heard"
         if s.untranscribed:
             line += f"; [red]{s.untranscribed} transmissions left untranscribed (second Ctrl-C)[/red]"
         if s.interrupted:

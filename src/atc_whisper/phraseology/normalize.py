@@ -7,6 +7,10 @@ whitespace, for the "raw WER" column reported beside the normalised one.
 
 Rules of `normalize_atc`, in order:
 
+0. Letters with diacritics are transliterated to plain ASCII letters (``dobrý`` -> ``dobry``,
+   ``Zürich`` -> ``zurich``, ``Øresund`` -> ``oresund``, ``straße`` -> ``strasse``), the way the
+   ATCO2 corpus recipes strip diacritics, so a word is never cut into fragments; a word whose
+   letters have no Latin transliteration (Cyrillic, Greek ...) is dropped whole.
 1. Corpus tags are removed: anything in square or angle brackets (``[#callsign]``,
    ``[/#callsign]``, ``[noise]``, ``[HES]``, ``<unk>``, ``<FL>``) - the words between an
    opening and a closing tag are kept.
@@ -47,6 +51,7 @@ The result contains only ``a-z`` words separated by single spaces, and
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from atc_whisper.phraseology.numbers import RUNWAY_SIDES, altitude_words, spell_digits
 from atc_whisper.phraseology.vocabulary import (
@@ -71,7 +76,15 @@ _REGISTRATION_RE = re.compile(r"\b([A-Z]{1,2})-([A-Z]{3,4})\b")
 _AIRLINE_CODE_RE = re.compile(r"\b(" + "|".join(TELEPHONY_OF_CODE) + r")\s?(\d{1,4}[A-Z]{0,2})\b")
 _ORDINAL_RE = re.compile(r"\b(\d+)(?:st|nd|rd|th)\b", re.IGNORECASE)
 _ALNUM_RE = re.compile(r"\b(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]+\b")
-_NON_WORD_RE = re.compile(r"[^a-z0-9]+")
+# Unicode-aware: a run of anything that is not a letter or digit separates words; letters
+# outside a-z that survive transliteration make their word unusable (dropped whole).
+_SEPARATOR_RE = re.compile(r"[\W_]+")
+_ASCII_WORD_RE = re.compile(r"[a-z0-9]+")
+# Latin letters that Unicode does not decompose into a base letter plus combining marks.
+_TRANSLITERATION = str.maketrans({
+    "ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O", "ł": "l", "Ł": "L",
+    "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "TH", "ı": "i", "ŀ": "l", "Ŀ": "L", "ħ": "h", "Ħ": "H",
+})
 
 # The nearest of these words before a number decides how it is spelled.
 _DIGIT_CONTEXT = frozenset({"squawk", "squawking", "code", "heading", "speed", "level", "runway", "qnh",
@@ -98,6 +111,25 @@ def raw_normalize(text: str) -> str:
     """
     text = text.lower().replace("'", "").replace("’", "")
     return " ".join(re.sub(r"[^\w]+|_", " ", text).split())
+
+
+def transliterate(text: str) -> str:
+    """Letters with diacritics as plain ASCII letters (``dobrý den`` -> ``dobry den``); other text unchanged.
+
+    Only letters are decomposed (NFKD, combining marks dropped), so symbols such as ``½`` or
+    ``²`` are left for the punctuation rules; letters without a Latin decomposition stay as they are.
+    """
+    if text.isascii():
+        return text
+    out = []
+    for ch in text.translate(_TRANSLITERATION):
+        if ch.isascii() or not ch.isalpha():
+            out.append(ch)
+            continue
+        decomposed = unicodedata.normalize("NFKD", ch)
+        base = "".join(c for c in decomposed if not unicodedata.combining(c))
+        out.append(base if base.isascii() and base.isalpha() else ch)
+    return "".join(out)
 
 
 def _spell_alnum(token: str) -> str:
@@ -173,10 +205,14 @@ def normalize_atc(text: str) -> str:
     """
     if not text:
         return ""
+    text = transliterate(text)
     text = _TAG_RE.sub(" ", text)
     text = _spell_written_forms(text)
     text = text.lower().replace("&", " and ").replace("'", "").replace("’", "")
-    tokens = _NON_WORD_RE.sub(" ", text).split()
+    if not text.isascii():  # non-ASCII symbols (½, ², °) separate words like punctuation does
+        text = "".join(ch if ch.isascii() or ch.isalpha() else " " for ch in text)
+    # A word with letters outside a-z (no Latin transliteration) is dropped whole, never cut.
+    tokens = [t for t in _SEPARATOR_RE.sub(" ", text).split() if _ASCII_WORD_RE.fullmatch(t)]
     spelled: list[str] = []
     for index, token in enumerate(tokens):
         spelled.extend(_number_words(tokens, index) if token.isdigit() else [token])

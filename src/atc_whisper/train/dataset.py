@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,8 @@ class TrainItem:
         sha256: Content hash of the audio file, the encoder cache key ("" = compute it).
         rehearsal: An everyday-English clip mixed in against forgetting (``data.plain_fraction``);
             ``train.distill_weight`` applies to these.
+        source: The catalogue source ("synthetic", "atco2", "generic:myradio"), for
+            ``train.source_weights``.
     """
 
     uid: str
@@ -61,6 +63,7 @@ class TrainItem:
     duration_s: float
     sha256: str = ""
     rehearsal: bool = False
+    source: str = "synthetic"
 
 
 def items_from_samples(samples: Sequence[Any]) -> list[TrainItem]:
@@ -73,6 +76,7 @@ def items_from_samples(samples: Sequence[Any]) -> list[TrainItem]:
             duration_s=float(s.duration_s or 0.0),
             sha256=str(getattr(s, "sha256", "") or ""),
             rehearsal=getattr(s, "phase", None) == EVERYDAY_PHASE,
+            source=str(getattr(s, "source", None) or "synthetic"),
         )
         for s in samples
     ]
@@ -216,18 +220,143 @@ class LengthGroupedSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(len(self.lengths), generator=generator).tolist()
-        group = self.batch_size * self.group_batches
-        chunks = [order[i : i + group] for i in range(0, len(order), group)]
-        batches: list[list[int]] = []
-        for chunk in chunks:
-            chunk.sort(key=lambda i: -self.lengths[i])
-            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
-        # Keep the batch holding the longest clips first: memory problems show at step 1.
-        longest = max(range(len(batches)), key=lambda b: max(self.lengths[i] for i in batches[b])) if batches else 0
-        rest = [b for k, b in enumerate(batches) if k != longest]
-        perm = torch.randperm(len(rest), generator=generator).tolist()
-        ordered = ([batches[longest]] if batches else []) + [rest[k] for k in perm]
-        return iter([i for batch in ordered for i in batch])
+        return iter(length_grouped(order, self.lengths, self.batch_size, self.group_batches, generator))
+
+
+def length_grouped(order: list[int], lengths: Sequence[float], batch_size: int, group_batches: int,
+                   generator: torch.Generator) -> list[int]:
+    """``order`` rearranged so that neighbouring batches hold clips of similar length.
+
+    Windows of ``batch_size * group_batches`` indices are sorted by length and cut into
+    batches; the batches are then shuffled with ``generator``, the one with the longest clips
+    first (memory problems show at step 1).
+    """
+    group = batch_size * group_batches
+    chunks = [order[i : i + group] for i in range(0, len(order), group)]
+    batches: list[list[int]] = []
+    for chunk in chunks:
+        chunk.sort(key=lambda i: -lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    longest = max(range(len(batches)), key=lambda b: max(lengths[i] for i in batches[b])) if batches else 0
+    rest = [b for k, b in enumerate(batches) if k != longest]
+    perm = torch.randperm(len(rest), generator=generator).tolist()
+    ordered = ([batches[longest]] if batches else []) + [rest[k] for k in perm]
+    return [i for batch in ordered for i in batch]
+
+
+#: ``train.source_weights`` key that stands for every source except synthetic speech.
+IMPORTED = "imported"
+
+
+def source_key(source: str, keys: Sequence[str]) -> str | None:
+    """The ``train.source_weights`` key a clip of ``source`` belongs to: the most specific match.
+
+    An exact source name wins over a prefix ending in ``:`` (the longest one), which wins over
+    ``imported`` (any source but ``synthetic``). None when no key matches.
+    """
+    if source in keys:
+        return source
+    prefixes = [k for k in keys if k.endswith(":") and source.startswith(k)]
+    if prefixes:
+        return max(prefixes, key=len)
+    if IMPORTED in keys and source != "synthetic":
+        return IMPORTED
+    return None
+
+
+def share_counts(weights: Mapping[str, float], total: int) -> dict[str, int]:
+    """Draws per key out of ``total`` in proportion to ``weights`` (largest remainder: they add up to ``total``)."""
+    mass = sum(weights.values())
+    if mass <= 0 or total <= 0:
+        return {k: 0 for k in weights}
+    exact = {k: total * w / mass for k, w in weights.items()}
+    counts = {k: math.floor(v) for k, v in exact.items()}
+    for k in sorted(exact, key=lambda k: (counts[k] - exact[k], k))[: total - sum(counts.values())]:
+        counts[k] += 1
+    return counts
+
+
+class SourceMixSampler(Sampler[int]):
+    """Each epoch, draws clips so that every source group fills its share of the batches.
+
+    Why: a user with an hour of real radio and thousands of synthetic clips wants, say, half of
+    every batch to be real speech. Each epoch keeps the dataset's length; a group whose share
+    asks for more clips than it has is repeated (every clip as evenly as possible: whole shuffled
+    passes, then a random part of one more), a larger group is subsampled afresh each epoch.
+    With ``lengths`` the drawn clips are length-grouped into batches like
+    :class:`LengthGroupedSampler`. The order depends only on ``seed`` and the epoch, so a resumed
+    run and every data-parallel rank see the same batches.
+
+    Args:
+        groups: Clip indices per group (see :func:`source_key`).
+        weights: Share of each group; groups without clips or weight get none.
+        batch_size: Clips per batch (for length grouping).
+        seed: Seed of the draws.
+        lengths: Per-clip lengths for length grouping, or None for a plain shuffle.
+        epoch_size: Clips per epoch (default: all clips of every group).
+        group_batches: Batches per length-sorting window.
+    """
+
+    def __init__(self, groups: Mapping[str, Sequence[int]], weights: Mapping[str, float], batch_size: int, seed: int,
+                 *, lengths: Sequence[float] | None = None, epoch_size: int | None = None, group_batches: int = 50) -> None:
+        self.groups = {k: list(v) for k, v in groups.items() if v}
+        live = {k: float(weights.get(k, 0.0)) for k in self.groups if weights.get(k, 0.0) > 0}
+        if not live:
+            raise ValueError("no source group has both clips and a positive weight")
+        self.size = epoch_size if epoch_size is not None else sum(len(v) for v in groups.values())
+        self.counts = share_counts(live, self.size)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.lengths = list(lengths) if lengths is not None else None
+        self.group_batches = group_batches
+        self.epoch = 0
+        self.key_of = {i: k for k, members in self.groups.items() for i in members}
+        #: Clips handed out so far, per group (what training actually read, give or take a prefetched batch).
+        self.drawn: dict[str, int] = dict.fromkeys(self.counts, 0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose draw :meth:`__iter__` yields."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def shares(self) -> dict[str, float]:
+        """The realised share of each group in an epoch."""
+        return {k: n / self.size for k, n in self.counts.items()} if self.size else {}
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        drawn: list[int] = []
+        for key in sorted(self.counts):  # a fixed order: the draw depends on the seed only
+            members, need = self.groups[key], self.counts[key]
+            while need > 0:
+                take = min(need, len(members))
+                drawn += [members[i] for i in torch.randperm(len(members), generator=generator)[:take].tolist()]
+                need -= take
+        order = [drawn[i] for i in torch.randperm(len(drawn), generator=generator).tolist()]
+        if self.lengths is not None:
+            order = length_grouped(order, self.lengths, self.batch_size, self.group_batches, generator)
+        return self._counted(order)
+
+    def _counted(self, order: list[int]) -> Iterator[int]:
+        for index in order:
+            self.drawn[self.key_of[index]] += 1
+            yield index
+
+
+def source_mix(items: Sequence[TrainItem], weights: Mapping[str, float]) -> tuple[dict[str, list[int]], list[str]]:
+    """Clip indices per ``train.source_weights`` key, and the sources no key matches."""
+    keys = list(weights)
+    groups: dict[str, list[int]] = {k: [] for k in keys}
+    unmatched: dict[str, None] = {}
+    for index, item in enumerate(items):
+        key = source_key(item.source, keys)
+        if key is None:
+            unmatched[item.source] = None
+        else:
+            groups[key].append(index)
+    return groups, list(unmatched)
 
 
 def encoder_fingerprint(model: Any) -> str:

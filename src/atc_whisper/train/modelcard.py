@@ -52,13 +52,20 @@ def render_model_card(
         "",
         "## Data",
         "",
-        "| split | clips | hours |",
-        "|---|---|---|",
+        "| split | clips | hours | sources |",
+        "|---|---|---|---|",
     ]
     for split, info in data_counts.items():
-        lines.append(f"| {split} | {info.get('clips', 0)} | {info.get('hours', 0.0):.3f} |")
+        sources = ", ".join(f"{name} {n}" for name, n in (info.get("sources") or {}).items())
+        lines.append(f"| {split} | {info.get('clips', 0)} | {info.get('hours', 0.0):.3f} | {sources} |")
+    mix = metrics.get("source_mix") or {}
+    if mix:
+        lines += ["", "Training mix (`train.source_weights`): share of each source in an epoch's batches.", "",
+                  "| source | share | clips | draws per epoch |", "|---|---|---|---|"]
+        lines += [f"| {key} | {100 * m.get('share', 0.0):.1f} % | {m.get('clips', 0)} | {m.get('per_epoch', 0)} |"
+                  for key, m in mix.items()]
     lines += ["", "## Results", "", "| metric | value |", "|---|---|"]
-    lines += [f"| {k} | {_fmt(v)} |" for k, v in metrics.items()]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in metrics.items() if not isinstance(v, dict)]
     lines += ["", "## Training settings", "", "| setting | value |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in hyperparameters.items()]
     lines += [

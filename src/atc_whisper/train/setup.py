@@ -153,6 +153,7 @@ def preflight(workspace: Workspace, settings: Settings, *, model: str | None = N
     if missing:
         raise DataError(f"{len(missing)} catalogued audio files are missing (first: {missing[0]}); "
                         "run 'atc-whisper data check' and re-run 'atc-whisper prepare' to rebuild them.")
+    mix_notes = check_source_weights(settings.train.source_weights, [str(s.source) for s in train])
     device = resolve_device(settings.model.device)
     precision = resolve_precision(settings.train.precision, device)
     mode = resolve_mode(settings.train.mode, device)
@@ -178,7 +179,34 @@ def preflight(workspace: Workspace, settings: Settings, *, model: str | None = N
             raise TrainingError(f"--resume: no checkpoint in {plan.checkpoints_dir}; start a new run without --resume.")
     if not dev:
         plan.notes.append("the dev split is empty: no dev WER, and the last (not the best) model is kept")
+    plan.notes += mix_notes
     return plan
+
+
+def check_source_weights(weights: dict[str, float], sources: list[str]) -> list[str]:
+    """Check ``train.source_weights`` against the training split's sources; return notes for the user.
+
+    Raises:
+        ConfigError: a training source has no key, or no key with a positive share has clips.
+    """
+    if not weights:
+        return []
+    from .dataset import source_key
+
+    keys = list(weights)
+    present = {key for key in (source_key(source, keys) for source in sources) if key is not None}
+    unmatched = sorted({source for source in sources if source_key(source, keys) is None})
+    if unmatched:
+        raise ConfigError(
+            f"train.source_weights ({', '.join(f'{k} = {v:g}' for k, v in weights.items())}) gives no share to the "
+            f"training source(s) {', '.join(unmatched)}; add them (e.g. --set 'train.source_weights="
+            f"{{ imported = 0.5, synthetic = 0.5 }}') or give 0 to leave a source out."
+        )
+    if not any(weights[k] > 0 for k in present):
+        raise ConfigError(f"train.source_weights gives a positive share only to sources without training clips "
+                          f"(training sources: {', '.join(sorted(set(sources)))}).")
+    return [f"train.source_weights: '{key}' matches no training clip; the other shares are scaled up"
+            for key in keys if key not in present and weights[key] > 0]
 
 
 def eval_save_schedule(settings: Settings, has_dev: bool) -> dict[str, Any]:

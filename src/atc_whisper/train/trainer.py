@@ -44,12 +44,14 @@ from .dataset import (
     EncoderCache,
     LabelEncoder,
     LengthGroupedSampler,
+    SourceMixSampler,
     SpeechDataset,
     TorchEncoder,
     TrainItem,
     WhisperCollator,
     cpu_has_native_bf16,
     items_from_samples,
+    source_mix,
 )
 from .modelcard import render_model_card
 from .perf import peak_rss_mb
@@ -138,15 +140,27 @@ def distillation_loss(teacher: Any, student_logits: torch.Tensor, inputs: dict[s
     return torch.nn.functional.kl_div(student_logp, teacher_logp, log_target=True, reduction="batchmean")
 
 
+def mix_sampler(dataset: Any, weights: dict[str, float], batch_size: int, seed: int, *,
+                group_by_length: bool) -> SourceMixSampler:
+    """The ``train.source_weights`` sampler over a training dataset (its ``items`` carry their source)."""
+    groups, unmatched = source_mix(dataset.items, weights)
+    if unmatched:  # preflight checks this first; kept here for direct use of the trainer
+        raise TrainingError(f"train.source_weights has no share for the training source(s) {', '.join(unmatched)}.")
+    return SourceMixSampler(groups, weights, batch_size, seed, lengths=dataset.lengths if group_by_length else None)
+
+
 class AtcTrainer(Seq2SeqTrainer):
     """``Seq2SeqTrainer`` with ordered length grouping, a non-finite loss stop, part norms and dev WER."""
 
     def __init__(self, *args: Any, monitor: MonitoringCallback, dev_scorer: DevScorer | None,
-                 group_by_length: bool, teacher: Any = None, distill_weight: float = 0.0, **kwargs: Any) -> None:
+                 group_by_length: bool, teacher: Any = None, distill_weight: float = 0.0,
+                 source_weights: dict[str, float] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.monitor = monitor
         self.dev_scorer = dev_scorer
         self.group_by_length = group_by_length
+        self.source_weights = dict(source_weights or {})
+        self.mix_sampler: SourceMixSampler | None = None
         self.teacher = teacher
         self.distill_weight = distill_weight
         self._distill_sum = 0.0
@@ -168,6 +182,10 @@ class AtcTrainer(Seq2SeqTrainer):
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Any:
         dataset: Any = train_dataset if train_dataset is not None else self.train_dataset
+        if self.source_weights and hasattr(dataset, "items"):
+            self.mix_sampler = mix_sampler(dataset, self.source_weights, self.args.train_batch_size, self.args.seed,
+                                           group_by_length=self.group_by_length)
+            return self.mix_sampler
         if self.group_by_length and hasattr(dataset, "lengths"):
             return LengthGroupedSampler(dataset.lengths, self.args.train_batch_size, self.args.seed)
         generator = torch.Generator().manual_seed(self.args.seed)
@@ -213,17 +231,33 @@ class AtcTrainer(Seq2SeqTrainer):
 # -- the library entry point -----------------------------------------------------------------
 
 
+def _log_source_mix(train_ds: Any, t: Any, batch_size: int, seed: int) -> dict[str, Any]:
+    """Log (and return) what each ``train.source_weights`` key contributes to an epoch."""
+    if not t.source_weights:
+        return {}
+    sampler = mix_sampler(train_ds, t.source_weights, batch_size, seed, group_by_length=False)
+    mix = {key: {"clips": len(sampler.groups.get(key, [])), "per_epoch": sampler.counts.get(key, 0),
+                 "share": round(sampler.shares().get(key, 0.0), 4)} for key in t.source_weights}
+    log.info("Training mix per epoch (train.source_weights): %s.", ", ".join(
+        f"{key} {100 * m['share']:.0f} % ({m['per_epoch']} draws from {m['clips']} clips)" for key, m in mix.items()))
+    return mix
+
+
 def _set_threads(settings: Settings, plan: Plan) -> None:
     """Share the cores among the local processes (torchrun on one machine runs several)."""
     cores = settings.model.threads or os.cpu_count() or 1
     torch.set_num_threads(max(1, cores // max(plan.local_world_size, 1)))
 
 
-def _data_counts(plan: Plan) -> dict[str, dict[str, float]]:
-    return {
-        name: {"clips": len(samples), "hours": sum(float(s.duration_s or 0) for s in samples) / 3600}
-        for name, samples in (("train", plan.train_samples), ("dev", plan.dev_samples))
-    }
+def _data_counts(plan: Plan) -> dict[str, dict[str, Any]]:
+    counts: dict[str, dict[str, Any]] = {}
+    for name, samples in (("train", plan.train_samples), ("dev", plan.dev_samples)):
+        sources: dict[str, int] = {}
+        for s in samples:
+            sources[str(s.source)] = sources.get(str(s.source), 0) + 1
+        counts[name] = {"clips": len(samples), "hours": sum(float(s.duration_s or 0) for s in samples) / 3600,
+                        "sources": sources}
+    return counts
 
 
 def _configure_model(model: Any, plan: Plan, settings: Settings) -> Any:
@@ -247,25 +281,29 @@ def _configure_model(model: Any, plan: Plan, settings: Settings) -> Any:
 
 
 def _datasets(plan: Plan, model: Any, processor: Any, settings: Settings, workspace: Workspace,
-              progress: bool) -> tuple[Any, Any, list[TrainItem]]:
+              progress: bool) -> tuple[Any, Any, list[TrainItem], float]:
+    """Train and dev datasets, the dev items, and the seconds spent computing encoder outputs (cached modes)."""
     labels = LabelEncoder(processor.tokenizer, model.generation_config, model.config.max_target_positions)
     train_items = items_from_samples(plan.train_samples)
     dev_items = items_from_samples(plan.dev_samples)
     if not plan.uses_cache:
         fe = processor.feature_extractor
-        return SpeechDataset(train_items, fe, labels), (SpeechDataset(dev_items, fe, labels) if dev_items else None), dev_items
+        return (SpeechDataset(train_items, fe, labels), (SpeechDataset(dev_items, fe, labels) if dev_items else None),
+                dev_items, 0.0)
     cache = EncoderCache(workspace.cache_dir / "encoder", model, processor.feature_extractor,
                          batch_size=settings.train.encoder_batch_size, encoder=_cache_encoder(plan, model, settings, workspace))
     if plan.device == "cuda":
         model.to("cuda")
+    started = time.monotonic()
     cache.ensure([*train_items, *dev_items], progress=progress, rank=plan.rank, world_size=plan.world_size)
+    cache_s = time.monotonic() - started
     if plan.world_size > 1 and torch.distributed.is_initialized():
         torch.distributed.barrier()  # every rank's share is on disk before anyone reads
     train_files = [cache.path_for(i) for i in train_items]
     dev_files = [cache.path_for(i) for i in dev_items]
     train_ds = CachedEncoderDataset(train_items, train_files, labels)
     dev_ds = CachedEncoderDataset(dev_items, dev_files, labels) if dev_items else None
-    return train_ds, dev_ds, dev_items
+    return train_ds, dev_ds, dev_items, cache_s
 
 
 def _cache_encoder(plan: Plan, model: Any, settings: Settings, workspace: Workspace) -> TorchEncoder | CT2Encoder:
@@ -424,7 +462,7 @@ def _train(plan: Plan, settings: Settings, workspace: Workspace, args: Any, prog
         hf_logging.disable_progress_bar()
     _ = args.device  # sets up the process group under torchrun before the ranks share the encoder cache
     model, processor = load_hf(plan.hf_dir, device="cpu")
-    train_ds, dev_ds, dev_items = _datasets(plan, model, processor, settings, workspace, progress)
+    train_ds, dev_ds, dev_items, cache_s = _datasets(plan, model, processor, settings, workspace, progress)
     model = _configure_model(model, plan, settings)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
@@ -454,7 +492,9 @@ def _train(plan: Plan, settings: Settings, workspace: Workspace, args: Any, prog
         data_collator=WhisperCollator(rehearsal_mask=teacher is not None),
         processing_class=processor, callbacks=callbacks, monitor=monitor, dev_scorer=scorer,
         group_by_length=t.group_by_length, teacher=teacher, distill_weight=t.distill_weight,
+        source_weights=t.source_weights,
     )
+    mix = _log_source_mix(train_ds, t, args.train_batch_size, args.seed)
     trainer.remove_callback(PrinterCallback)
     if progress:  # keep the bar, drop its dict printing: the monitor prints one line per log instead
         trainer.remove_callback(ProgressCallback)
@@ -479,7 +519,11 @@ def _train(plan: Plan, settings: Settings, workspace: Workspace, args: Any, prog
             plan.rank, plan.world_size, trainer.state.global_step)
     metrics = _final_metrics(trainer, float(output.training_loss))
     metrics.update({"steps": trainer.state.global_step, "train_seconds": round(seconds, 2),
-                    "samples_per_s": round(rate, 3)})
+                    "samples_per_s": round(rate, 3), "encoder_cache_s": round(cache_s, 2)})
+    if mix:
+        for key, drawn in (trainer.mix_sampler.drawn if trainer.mix_sampler else {}).items():
+            mix[key]["drawn"] = drawn  # clips of each group the run read, over every epoch it started
+        metrics["source_mix"] = mix
     result = TrainResult(model_dir=plan.output_dir, steps=trainer.state.global_step, train_seconds=seconds,
                          samples_per_s=rate, metrics=metrics, mode=plan.mode,
                          logs_dir=plan.logs_dir / args.run_name, run_id=run_id, peak_rss_mb=peak_rss_mb())

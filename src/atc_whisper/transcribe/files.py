@@ -161,6 +161,7 @@ def transcribe_file(
     callsigns: Sequence[str] | None = None,
     audio: np.ndarray | None = None,
     parse: bool = True,
+    prompt: str | None = None,
 ) -> Iterator[FileSegment]:
     """Transcribe one audio file, yielding one :class:`FileSegment` per window with speech.
 
@@ -171,6 +172,8 @@ def transcribe_file(
         callsigns: Known callsigns: used as a prompt and to snap recognised callsigns.
         audio: The file's samples when already loaded (16 kHz mono); read from ``path`` otherwise.
         parse: Parse callsign and commands from each segment (needs the phraseology module).
+        prompt: Text to condition decoding on (spelling, vocabulary, the previous transmission),
+            as openai/whisper's ``initial_prompt``; the known callsigns' prompt follows it.
 
     Raises:
         AudioError: The file is missing, not audio, corrupt, empty or silent.
@@ -180,7 +183,8 @@ def transcribe_file(
     if audio is None:
         audio = load_audio(path)
         check_speech(audio, path)
-    prompt = callsign_prompt(callsigns) if callsigns else None
+    parts = [p.strip() for p in (prompt, callsign_prompt(callsigns) if callsigns else None) if p and p.strip()]
+    prompt = " ".join(parts) or None
     for start_s, end_s, result in transcribe_audio(audio, engine, prompt=prompt):
         text, callsign, snapped_from = result.text, None, None
         commands: list[dict[str, Any]] = []

@@ -1,8 +1,8 @@
-"""Output formats of file transcription: plain text, JSON lines, JSON and SRT subtitles.
+"""Output formats of file transcription: plain text, JSON lines, JSON, SRT and WebVTT subtitles.
 
 Writers stream: text and JSON lines are written segment by segment as the engine produces
-them, so a long batch shows progress; JSON (one document) and SRT are written at the end.
-Low-confidence segments are flagged visibly in text and SRT output (a controller must see
+them, so a long batch shows progress; JSON (one document), SRT and VTT are written at the end.
+Low-confidence segments are flagged visibly in text and subtitle output (a controller must see
 that a callsign may be invented) and carry ``low_confidence`` and ``reasons`` in JSON.
 """
 
@@ -15,7 +15,7 @@ from typing import TextIO
 
 from .types import FileSegment
 
-FORMATS = ("text", "jsonl", "json", "srt")
+FORMATS = ("text", "jsonl", "json", "srt", "vtt")
 #: Marker appended to low-confidence lines in text and SRT output.
 LOW_CONFIDENCE_MARK = "[LOW CONFIDENCE"
 
@@ -60,6 +60,20 @@ def srt_document(segments: Iterable[FileSegment]) -> str:
     return "\n".join(blocks)
 
 
+def vtt_document(segments: Iterable[FileSegment]) -> str:
+    """WebVTT subtitles: a ``WEBVTT`` header, then cues ``MM:SS.mmm --> MM:SS.mmm`` and the text.
+
+    As openai/whisper writes them: hours appear only past the first hour, the decimal
+    marker is a dot, cues are not numbered.
+    """
+    blocks = ["WEBVTT\n"]
+    for segment in (s for s in segments if s.text):
+        start = format_timestamp(segment.start_s, decimal_marker=".", always_hours=False)
+        end = format_timestamp(segment.end_s, decimal_marker=".", always_hours=False)
+        blocks.append(f"{start} --> {end}\n{segment.text}{_flag(segment)}\n")
+    return "\n".join(blocks)
+
+
 _SRT_TIME = re.compile(r"(\d+):(\d\d):(\d\d)[,.](\d\d\d)")
 
 
@@ -89,7 +103,7 @@ class TranscriptWriter:
     """Write segments to ``out`` in one of :data:`FORMATS`; call :meth:`close` at the end."""
 
     def __init__(self, out: TextIO, fmt: str, *, show_file: bool = False) -> None:
-        """Args: out: text stream; fmt: text, jsonl, json or srt; show_file: prefix file names (text)."""
+        """Args: out: text stream; fmt: text, jsonl, json, srt or vtt; show_file: prefix file names (text)."""
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
         self.out = out
@@ -98,7 +112,7 @@ class TranscriptWriter:
         self._held: list[FileSegment] = []
 
     def write(self, segment: FileSegment) -> None:
-        """Write (text, jsonl) or hold (json, srt) one segment."""
+        """Write (text, jsonl) or hold (json, srt, vtt) one segment."""
         if self.fmt == "text":
             self.out.write(text_line(segment, show_file=self.show_file) + "\n")
             self.out.flush()
@@ -109,10 +123,12 @@ class TranscriptWriter:
             self._held.append(segment)
 
     def close(self) -> None:
-        """Write what was held (json, srt) and flush."""
+        """Write what was held (json, srt, vtt) and flush."""
         if self.fmt == "json":
             json.dump([s.as_dict() for s in self._held], self.out, ensure_ascii=False, indent=2)
             self.out.write("\n")
         elif self.fmt == "srt":
             self.out.write(srt_document(self._held))
+        elif self.fmt == "vtt":
+            self.out.write(vtt_document(self._held))
         self.out.flush()

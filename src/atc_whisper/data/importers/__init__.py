@@ -14,13 +14,13 @@ from pathlib import Path
 from ...config import Settings
 from ...errors import DataError
 from ...workspace import Workspace
-from ..catalogue import SPLITS
+from ..catalogue import SPLITS, Recording
 from .atco2 import read_atco2
 from .atcosim import read_atcosim
 from .base import CorpusItem, ImportReport, Skip, ingest, safe_name
 from .generic import corpus_name, read_generic
 
-READERS: dict[str, Callable[[Path], Iterable[CorpusItem | Skip]]] = {
+READERS: dict[str, Callable[[Path], Iterable[CorpusItem | Skip | Recording]]] = {
     "generic": read_generic,
     "atco2": read_atco2,
     "atcosim": read_atcosim,
@@ -44,7 +44,8 @@ def import_corpus(
         fmt: "generic", "atco2" or "atcosim".
         path: the manifest file or corpus folder.
         workspace: the workspace whose catalogue and ``data/atc_dataset/imported/`` receive it.
-        settings: ``data`` limits (``min_duration_s``, ``max_duration_s``) and split fractions.
+        settings: ``data`` limits (``min_duration_s``, ``max_duration_s``, ``end_tolerance_s``),
+            ``data.non_english`` and split fractions.
         name: catalogue name of a generic corpus (source ``generic:<name>``); default: the
             manifest's stem or the folder's name.
         split: put every imported sample into this split (e.g. "test" for an evaluation-only

@@ -14,7 +14,7 @@ and ``recording_corrupt`` (rows marked corrupt are skipped). Without it the read
 
 Transcription conventions handled: ``[EMPTY]`` (nothing said), ``[HNOISE]`` (noise),
 ``[FRAGMENT]``/``[NONSENSE]``/``[UNKNOWN]`` (unintelligible), ``<OT>..</OT>`` (off-talk, kept),
-``<FL>..</FL>`` (foreign language, dropped), ``=word``/``word=`` (cut-off word, dropped),
+``<FL>..</FL>`` (foreign language: removed, or the utterance skipped with ``data.non_english = "skip"``), ``=word``/``word=`` (cut-off word, dropped),
 ``@``/``~`` prefixes (removed). ATCOSIM has controllers only; the leakage group is the speaker,
 so no speaker is ever in two splits.
 """
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import DataError
-from .base import CorpusItem, Skip, transcript_for
+from .base import CorpusItem, Skip, split_foreign, transcript_for
 
 _OFF_TALK = re.compile(r"</?OT>", re.I)
 _FOREIGN = re.compile(r"<FL>.*?</FL>", re.I | re.S)
@@ -72,9 +72,10 @@ def read_atcosim(path: Path) -> Iterator[CorpusItem | Skip]:
 
 
 def _item(wav: Path, utterance: str, speaker: str, raw: str, extra: dict[str, Any]) -> CorpusItem:
+    english, foreign = split_foreign(raw)  # <FL> ... </FL>: data.non_english strips or skips them
     return CorpusItem(
-        key=utterance, audio_path=wav, text_raw=raw, text_clean=clean_atcosim_text(raw), speaker=speaker,
-        role="controller", group_id=speaker, params=extra,
+        key=utterance, audio_path=wav, text_raw=raw, text_clean=clean_atcosim_text(english), speaker=speaker,
+        role="controller", group_id=speaker, params=extra, foreign=foreign,
     )
 
 

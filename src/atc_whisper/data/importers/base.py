@@ -5,8 +5,11 @@ transcribed segment) or :class:`Skip` records. :func:`ingest` then does the rest
 item, one at a time and never crashing halfway:
 
 1. an item whose uid is already catalogued is counted as done (re-running resumes);
-2. the transcript is normalised to the ATC reference convention; empty ones are skipped;
-3. the audio is decoded (16 kHz mono), the segment cut by its start/end times and checked
+2. a segment with inline non-English speech is kept without those words, or skipped when
+   ``data.non_english = "skip"``; the transcript is normalised to the ATC reference
+   convention; empty ones are skipped;
+3. the audio is decoded (16 kHz mono), the segment cut by its start/end times (an end up to
+   ``data.end_tolerance_s`` past the end of the audio is clamped to it) and checked
    (not empty, not silent, within ``data.min_duration_s`` .. ``data.max_duration_s``);
 4. the clip is written atomically under ``data/atc_dataset/imported/<corpus>/``;
 5. a clip whose SHA-256 is already catalogued is a duplicate: its file is removed, it is skipped;
@@ -14,7 +17,10 @@ item, one at a time and never crashing halfway:
 
 At the end ``data/atc_dataset/metadata.csv`` is rewritten to include the new samples.
 
-Anything skipped is recorded in the catalogue's ``skipped`` table with its reason.
+Anything skipped is recorded in the catalogue's ``skipped`` table with its reason. A reader may
+also yield :class:`~atc_whisper.data.catalogue.Recording` records (per-recording context such as
+ATCO2's ``.info`` files: airport, channel, frequency, callsigns nearby); they are stored in the
+catalogue's ``recordings`` table, where ``evaluate --context recording`` finds them.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +39,77 @@ from ...errors import AtcWhisperError
 from ...fsutil import sha256_file
 from ...log import get_logger
 from ...workspace import Workspace
-from ..catalogue import Catalogue, Sample, remove_partial_files
+from ..catalogue import Catalogue, Recording, Sample, remove_partial_files
 from ..splits import hash_split
 
 log = get_logger(__name__)
 
 #: Audio file extensions the importers look for in folders.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".m4a")
-# Tolerance when a segment's end time runs past the file's end (annotation rounding).
-_END_TOLERANCE_S = 0.05
+
+# Foreign-language markers, read liberally: ATCO2's [NE], [NE Czech], [NE-German], [ne czech],
+# [#nonenglish], [#non_english], [#foreign]; closers [/NE], [/Ne], [\NE], [NE/], [/#nonenglish];
+# ATCOSIM's <FL> ... </FL>.
+_FOREIGN_TAG = re.compile(
+    r"\[\s*(?P<close>[/\\])?\s*#?\s*(?P<name>NE|non[\s_-]*english|foreign)(?![A-Za-z])(?P<rest>[^\]]*)\]"
+    r"|<\s*(?P<fl_close>/)?\s*FL\s*>",
+    re.IGNORECASE,
+)
+_ANY_MARK = re.compile(r"\[[^\]]*\]|<[^>]*>")
+
+
+def split_foreign(text: str) -> tuple[str, list[dict[str, Any]]]:
+    """Separate inline foreign-language spans from the English words of a transcript.
+
+    ``"[NE Czech] dobrý den [/NE] speedbird one"`` -> ``("speedbird one", [{"language": "Czech",
+    "text": "dobrý den"}])``. Markers are matched case-insensitively in every spelling corpora use
+    (see ``_FOREIGN_TAG``); an opening marker that is never closed runs to the end of the text,
+    a closing marker with no opening one is dropped on its own. Other markup is left in place.
+
+    Returns:
+        (the text without the foreign spans, the spans as ``{"language", "text"}`` dicts; the
+        language is None when the marker does not name it).
+    """
+    if "[" not in text and "<" not in text:
+        return text, []
+    kept: list[str] = []
+    spans: list[dict[str, Any]] = []
+    pos = 0
+    open_at: int | None = None
+    language: str | None = None
+
+    def close(end: int) -> None:
+        words = " ".join(_ANY_MARK.sub(" ", text[open_at:end]).split())
+        spans.append({"language": language, "text": words})
+
+    for match in _FOREIGN_TAG.finditer(text):
+        rest = (match.group("rest") or "").strip()
+        closing = bool(match.group("close") or match.group("fl_close") or rest.endswith("/"))
+        if open_at is not None:
+            close(match.start())
+            open_at = None
+            if closing:
+                pos = match.end()
+                continue
+        elif closing:  # a closer with no opener: only the marker goes
+            kept.append(text[pos:match.start()])
+            pos = match.end()
+            continue
+        else:
+            kept.append(text[pos:match.start()])
+        open_at = match.end()
+        language = rest.strip(" -:/") or None
+    if open_at is not None:
+        close(len(text))
+    else:
+        kept.append(text[pos:])
+    return " ".join("".join(kept).split()), spans
+
+
+def describe_foreign(spans: list[dict[str, Any]]) -> str:
+    """A short human description of foreign spans: ``Czech: 'dobrý den'; 'ahoj'``."""
+    parts = [(f"{s['language']}: " if s.get("language") else "") + repr(s.get("text", ""))[:40] for s in spans]
+    return "; ".join(parts[:3]) + (f" (+{len(parts) - 3} more)" if len(parts) > 3 else "")
 
 
 @dataclass
@@ -60,6 +128,8 @@ class CorpusItem:
         group_id: leakage group (speaker or recording); defaults to the source file.
         meaning: structured facts the corpus annotates (e.g. the tagged callsign).
         params: other corpus metadata kept with the sample.
+        foreign: inline non-English spans removed from ``text_clean`` (see :func:`split_foreign`);
+            ``data.non_english`` decides whether the segment is kept without them or skipped.
     """
 
     key: str
@@ -73,6 +143,7 @@ class CorpusItem:
     group_id: str | None = None
     meaning: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    foreign: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -96,6 +167,9 @@ class ImportReport:
         hours_added: audio hours added by this run.
         by_split: samples added per split.
         run_id: the catalogue run recording this import.
+        recordings: recording context records (e.g. ATCO2 ``.info`` files) stored or updated.
+        clamped: segments whose end lay slightly past the end of the audio and was clamped.
+        foreign_stripped: segments kept with their inline non-English words removed.
     """
 
     source: str
@@ -106,6 +180,9 @@ class ImportReport:
     hours_added: float = 0.0
     by_split: Counter[str] = field(default_factory=Counter)
     run_id: int | None = None
+    recordings: int = 0
+    clamped: int = 0
+    foreign_stripped: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able summary (stored as the import run's metrics)."""
@@ -113,6 +190,7 @@ class ImportReport:
             "source": self.source, "path": str(self.path), "imported": self.imported, "already": self.already,
             "skipped": len(self.skipped), "hours_added": round(self.hours_added, 4), "by_split": dict(self.by_split),
             "skip_reasons": dict(Counter(_reason_kind(r) for _, r in self.skipped)),
+            "recordings": self.recordings, "clamped": self.clamped, "foreign_stripped": self.foreign_stripped,
         }
 
 
@@ -183,21 +261,26 @@ class _ItemError(Exception):
     """One item cannot be imported; the message is the reason recorded."""
 
 
-def _cut(audio: np.ndarray, item: CorpusItem, sample_rate: int) -> np.ndarray:
+def _cut(audio: np.ndarray, item: CorpusItem, sample_rate: int, end_tolerance_s: float) -> tuple[np.ndarray, float | None]:
+    """The segment's samples, and the annotated end when it was clamped to the end of the audio (else None)."""
     total_s = audio.size / sample_rate
     if item.start_s is None and item.end_s is None:
-        return audio
+        return audio, None
     start = item.start_s or 0.0
     end = item.end_s if item.end_s is not None else total_s
     if start < 0 or end <= start:
         raise _ItemError(f"bad segment times: start {start:.2f} s, end {end:.2f} s")
-    if start >= total_s or end > total_s + _END_TOLERANCE_S:
+    if start >= total_s:
         raise _ItemError(f"segment {start:.2f}-{end:.2f} s lies beyond the audio's end ({total_s:.2f} s)")
-    return audio[round(start * sample_rate): round(min(end, total_s) * sample_rate)]
+    if end > total_s + end_tolerance_s:
+        raise _ItemError(f"segment {start:.2f}-{end:.2f} s lies beyond the audio's end ({total_s:.2f} s): its end is "
+                         f"{end - total_s:.2f} s past it, more than data.end_tolerance_s = {end_tolerance_s:g} s")
+    clamped = end if end > total_s else None  # annotation rounding: keep the segment, cut at the end
+    return audio[round(start * sample_rate): round(min(end, total_s) * sample_rate)], clamped
 
 
 def ingest(
-    items: Iterable[CorpusItem | Skip],
+    items: Iterable[CorpusItem | Skip | Recording],
     *,
     source: str,
     kind: str,
@@ -251,6 +334,11 @@ def ingest(
                 if isinstance(entry, Skip):
                     skip(entry.item, entry.reason)
                     continue
+                if isinstance(entry, Recording):
+                    # keyed like the samples' leakage group: "<source>:<group>"
+                    catalogue.upsert_recording(replace(entry, source=source, group_id=f"{source}:{entry.group_id}"))
+                    report.recordings += 1
+                    continue
                 uid = f"{source}:{entry.key}"
                 label = f"{entry.audio_path}" + (
                     f" [{entry.start_s:.2f}-{entry.end_s:.2f} s]" if entry.start_s is not None and entry.end_s is not None else ""
@@ -270,6 +358,8 @@ def ingest(
                     continue
                 catalogue.add_samples([sample])
                 catalogue.clear_skip(source, label)
+                report.clamped += sample.params.get("end_clamped_from_s") is not None
+                report.foreign_stripped += bool(sample.params.get("non_english"))
                 report.imported += 1
                 report.hours_added += sample.duration_s / 3600.0
                 report.by_split[sample.split] += 1
@@ -291,6 +381,13 @@ def _make_sample(entry: CorpusItem, uid: str, source: str, out_dir: Path, cache:
                  data: Any, split: str | None, normalize_atc: Any, check_speech: Any, write_wav: Any,
                  sample_rate: int) -> Sample:
     """Validate, cut and write one item; returns the sample to insert or raises _ItemError."""
+    if entry.foreign:
+        spans = describe_foreign(entry.foreign)
+        if not entry.text_clean.strip():
+            raise _ItemError(f"non-English segment ([NE] ... [/NE]: {spans}); nothing English left to transcribe")
+        if data.non_english == "skip":
+            raise _ItemError(f"contains non-English speech ({spans}); data.non_english = 'skip' leaves such "
+                             "segments out (set it to 'strip' to keep the English words)")
     if not entry.text_clean.strip():
         raise _ItemError("empty transcript (nothing but noise or markup tags)")
     reference = normalize_atc(entry.text_clean)
@@ -298,7 +395,7 @@ def _make_sample(entry: CorpusItem, uid: str, source: str, out_dir: Path, cache:
         raise _ItemError(f"transcript {entry.text_raw[:60]!r} is empty after normalisation")
     if not entry.audio_path.exists():
         raise _ItemError(f"audio file missing: {entry.audio_path}")
-    audio = _cut(cache.get(entry.audio_path), entry, sample_rate)
+    audio, clamped_from = _cut(cache.get(entry.audio_path), entry, sample_rate, data.end_tolerance_s)
     duration = audio.size / sample_rate
     if audio.size == 0:
         raise _ItemError("empty audio (no samples)")
@@ -325,6 +422,10 @@ def _make_sample(entry: CorpusItem, uid: str, source: str, out_dir: Path, cache:
     chosen = split or hash_split(f"{source}:{group}", data.dev_fraction, data.test_fraction)
     params = dict(entry.params)
     params.update({"source_file": str(entry.audio_path), "start_s": entry.start_s, "end_s": entry.end_s})
+    if clamped_from is not None:  # the annotated end, past the end of the audio; end_s is where it was cut
+        params.update({"end_clamped_from_s": clamped_from, "end_s": round((entry.start_s or 0.0) + duration, 4)})
+    if entry.foreign:
+        params["non_english"] = entry.foreign
     return Sample(
         uid=uid, audio_path=target, sha256=digest, duration_s=round(duration, 4), text_raw=entry.text_raw,
         text_norm=reference, split=chosen, source=source, role=entry.role, speaker=entry.speaker,

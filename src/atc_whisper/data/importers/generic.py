@@ -14,6 +14,9 @@ Manifest (``.csv``, ``.tsv`` or ``.txt``; header row required; delimiter detecte
   clips never straddle splits; without it the group is the audio file.
 * optional ``role``: controller (also atc, atco) or pilot.
 
+Transcripts may mark foreign-language stretches as ATCO2 does (``[NE Czech] dobrý den [/NE]``)
+or as ATCOSIM does (``<FL> ... </FL>``); ``data.non_english`` strips them or skips the segment.
+
 Folder: every audio file below it (wav, flac, ogg, mp3, m4a) whose transcript sits beside it
 with the same name and a ``.txt`` extension (``a/b.wav`` + ``a/b.txt``). The live mode's saved
 transmissions, once corrected, can be imported back this way.
@@ -27,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ...errors import DataError
-from .base import AUDIO_EXTENSIONS, CorpusItem, Skip, role_from_label, transcript_for
+from .base import AUDIO_EXTENSIONS, CorpusItem, Skip, role_from_label, split_foreign, transcript_for
 
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "audio": ("audio", "audio_path", "path", "file", "filename", "wav"),
@@ -69,8 +72,9 @@ def _folder_items(folder: Path, audio_files: list[Path]) -> Iterator[CorpusItem 
         if isinstance(text, Skip):
             yield text
             continue
-        yield CorpusItem(key=rel, audio_path=audio, text_raw=text, text_clean=text, group_id=rel,
-                         params={"transcript_file": str(txt)})
+        english, foreign = split_foreign(text)
+        yield CorpusItem(key=rel, audio_path=audio, text_raw=text, text_clean=english, group_id=rel,
+                         params={"transcript_file": str(txt)}, foreign=foreign)
 
 
 def _columns(header: list[str], manifest: Path) -> dict[str, int]:
@@ -154,8 +158,9 @@ def _manifest_items(rows: Iterator[list[str]], cols: dict[str, int], base: Path,
         key = Path(audio_name).as_posix()
         if start is not None or end is not None:
             key += f"@{start or 0:.2f}-{end if end is not None else 0:.2f}"
+        english, foreign = split_foreign(text)
         yield CorpusItem(
-            key=key, audio_path=audio, text_raw=text, text_clean=text, start_s=start, end_s=end, speaker=speaker,
+            key=key, audio_path=audio, text_raw=text, text_clean=english, start_s=start, end_s=end, speaker=speaker,
             role=role_from_label(role_label, strict=True), group_id=speaker or Path(audio_name).as_posix(),
-            params={"manifest": str(manifest), "line": line_no},
+            params={"manifest": str(manifest), "line": line_no}, foreign=foreign,
         )

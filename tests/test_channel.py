@@ -109,6 +109,23 @@ def test_params_recorded_and_reproducible(speech: np.ndarray) -> None:
     assert pa["speech_start_s"] > 0 and np.any(a[lead // 2: lead] != 0)
 
 
+def test_squelch_padding_replaces_the_voices_own_silence(speech: np.ndarray) -> None:
+    # A TTS engine's leading/trailing silence is cut to a short margin before the squelch lead
+    # (key-up delay) and tail are added; without squelch the clip keeps it.
+    silence = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)
+    padded = np.concatenate([silence, speech, silence])
+    squelched = RadioChannel(_settings(squelch_probability=1.0, speed_min=1.0, speed_max=1.0))
+    a, _ = squelched.apply(speech, np.random.default_rng(5))
+    b, pb = squelched.apply(padded, np.random.default_rng(5))
+    assert abs(a.size - b.size) <= 2 * SAMPLE_RATE // 50  # the same, within a 20 ms frame each side
+    assert pb["speech_start_s"] == pytest.approx(pb["squelch_lead_s"], abs=1e-3)
+    assert pb["duration_s"] == pytest.approx(pb["speech_end_s"] + pb["squelch_tail_s"], abs=1e-3)
+    assert pb["speech_end_s"] - pb["speech_start_s"] < speech.size / SAMPLE_RATE + 0.1
+    open_squelch = RadioChannel(_settings(squelch_probability=0.0, speed_min=1.0, speed_max=1.0))
+    c, _ = open_squelch.apply(padded, np.random.default_rng(5))
+    assert c.size == padded.size
+
+
 @pytest.mark.parametrize("speed", [0.9, 1.1])
 def test_speed_perturbation_changes_duration_by_the_factor(speech: np.ndarray, speed: float) -> None:
     channel = RadioChannel(_settings(speed_min=speed, speed_max=speed, squelch_probability=0.0))

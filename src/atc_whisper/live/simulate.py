@@ -86,7 +86,11 @@ def synthetic_session(
         from ..audio.channel import RadioChannel
         from ..config import ChannelSettings
 
-        channel = RadioChannel(ChannelSettings(snr_db_min=30.0, snr_db_max=40.0))
+        # A light channel (band, hum, squelch at a high SNR): the feed tests segmentation, not
+        # robustness, so the receiver's distortions and interference stay off.
+        channel = RadioChannel(ChannelSettings(snr_db_min=30.0, snr_db_max=40.0, bundled_noise_probability=0.0,
+                                               receiver_clip_probability=0.0, heterodyne_probability=0.0,
+                                               fade_probability=0.0, overlap_probability=0.0, codec_probability=0.0))
     parts = [np.zeros(int(lead_s * SAMPLE_RATE), dtype=np.float32)]
     spans = []
     position = len(parts[0])

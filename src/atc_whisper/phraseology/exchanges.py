@@ -244,7 +244,8 @@ def _exchange(seed: int, index: int, error_rate: float, kinds: Sequence[str], op
     callsign, telephony = gen._callsign(rng)
     opening = None
     if rng.random() < opening_rate:
-        chunks, commands = gen._pilot_call(rng, phase, callsign)
+        pieces = gen._pilot_call(rng, phase, callsign)  # (words, commands) per chunk
+        chunks, commands = [words for words, _ in pieces], tuple(c for _, cs in pieces for c in cs)
         opening = _utterance(f"{uid}-call", chunks, telephony, callsign, rng, "pilot", phase, commands)
     instruction = _utterance(f"{uid}-atc", [callsign, *[item.ctrl for item in items]], telephony, callsign, rng,
                              "controller", phase, tuple(c for item in items for c in item.commands))

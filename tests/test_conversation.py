@@ -8,6 +8,7 @@ import random
 import pytest
 
 from atc_whisper.config import Settings
+from atc_whisper.errors import ConfigError
 from atc_whisper.phraseology.conversation import Conversation, analyse_transmissions
 from atc_whisper.phraseology.exchanges import frequency_order, generate_exchanges
 
@@ -172,6 +173,8 @@ def test_settings_and_indices():
     readback = conversation.add("climbing flight level three five zero speedbert one two three", start_s=2.0)
     assert entry.index == 17 and readback.index == 18
     assert readback.exchange is None and readback.readback is None  # no fuzzy matching at distance 0
+    with pytest.raises(ConfigError, match=r"set conversation\.exchange_window_s"):
+        Conversation(exchange_window_s=0.0)
 
 
 def test_analyse_transmissions_for_files():

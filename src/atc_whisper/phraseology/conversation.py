@@ -36,6 +36,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from atc_whisper.errors import ConfigError
 from atc_whisper.phraseology.callsigns import snap_callsign
 from atc_whisper.phraseology.commands import ParsedTransmission
 from atc_whisper.phraseology.normalize import normalize_atc
@@ -181,6 +182,9 @@ class Conversation:
         role_min_score: See ``[conversation] role_min_score``.
         callsign_max_distance: See ``[conversation] callsign_max_distance``.
 
+    Raises:
+        ConfigError: When ``exchange_window_s`` is not positive.
+
     Example:
         >>> conv = Conversation()
         >>> conv.add("speedbird one two three climb flight level three five zero", start_s=0.0, end_s=3.0).role
@@ -193,7 +197,8 @@ class Conversation:
     def __init__(self, *, exchange_window_s: float = 30.0, role_min_score: float = 0.6,
                  callsign_max_distance: float = 1.0) -> None:
         if exchange_window_s <= 0:
-            raise ValueError(f"exchange_window_s must be > 0, got {exchange_window_s}")
+            raise ConfigError(f"exchange_window_s must be > 0, got {exchange_window_s}; set "
+                              "conversation.exchange_window_s to a number of seconds (30 is typical).")
         self.exchange_window_s = exchange_window_s
         self.role_min_score = role_min_score
         self.callsign_max_distance = callsign_max_distance

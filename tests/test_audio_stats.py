@@ -18,6 +18,7 @@ from atc_whisper.audio.stats import (
     near_peak_per_1000,
     summarise,
 )
+from atc_whisper.errors import DataError
 
 
 def _sine(freq_hz: float, seconds: float = 1.0, amplitude: float = 0.5) -> np.ndarray:
@@ -80,7 +81,7 @@ def test_clip_stats_and_summary() -> None:
     assert summary.snr_db == pytest.approx((11.0, 15.0, 19.0))
     assert summary.near_peak_per_1000 == pytest.approx(0.5)
     assert summary.bands == pytest.approx((0.1, 0.6, 0.2, 0.1, 0.0))
-    with pytest.raises(ValueError):
+    with pytest.raises(DataError, match="no clips to summarise"):
         summarise([])
 
 

@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 
+from atc_whisper.errors import ConfigError
 from atc_whisper.phraseology import (
     PHASES,
     PLAIN_SENTENCES,
@@ -69,7 +70,7 @@ def test_pilot_fraction_and_phase_filter() -> None:
 @pytest.mark.parametrize("kwargs", [{"n": -1}, {"pilot_fraction": 1.5}, {"phases": ["cruise"]}, {"phases": []}])
 def test_bad_arguments_are_refused(kwargs: dict) -> None:
     args = {"n": 3, "seed": 0, **kwargs}
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match=r"must be >= 0|within 0-1|unknown phase"):
         generate_utterances(args.pop("n"), args.pop("seed"), **args)
 
 

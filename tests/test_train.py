@@ -172,8 +172,14 @@ def test_bf16_encoder_cache_is_within_a_percent_or_two(model_and_processor, item
     for a, b in zip(fast.ensure(items), exact.ensure(items), strict=True):
         x, y = np.load(a).astype(np.float32), np.load(b).astype(np.float32)
         assert 1e-4 < np.linalg.norm(x - y) / np.linalg.norm(y) < 0.03  # bfloat16 products: close, not equal
-    with pytest.raises(ValueError, match="fp32 or bf16"):
-        TorchEncoder(model, "int8")
+
+
+def test_torch_encoder_refuses_other_precisions(model_and_processor) -> None:
+    from atc_whisper.errors import ConfigError
+    from atc_whisper.train.dataset import TorchEncoder
+
+    with pytest.raises(ConfigError, match=r"fp32 or bf16, not 'int8'; set train\.encoder_cache_backend"):
+        TorchEncoder(model_and_processor[0], "int8")
 
 
 def test_auto_cache_backend_follows_the_cpu(model_and_processor, tmp_path) -> None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import DataError
 from .io import SAMPLE_RATE, rms_dbfs
 
 #: Frequency bands of the energy shares, Hz: (low, high), high exclusive; the last is open.
@@ -173,10 +174,10 @@ def summarise(stats: Sequence[ClipStats]) -> SetSummary:
     """Summarise per-clip measures as one row of the realism table.
 
     Raises:
-        ValueError: for an empty set.
+        DataError: for an empty set.
     """
     if not stats:
-        raise ValueError("no clips to summarise")
+        raise DataError("no clips to summarise: the set is empty; measure at least one clip first.")
     rates = [s.words_per_s for s in stats if s.words_per_s is not None]
     return SetSummary(
         n=len(stats),

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio.io import SAMPLE_RATE
+from ..errors import ConfigError
 
 
 @dataclass
@@ -80,7 +81,8 @@ def synthetic_session(
     rng = np.random.default_rng(seed)
     gaps = [float(gaps_s)] * max(len(texts) - 1, 0) if isinstance(gaps_s, (int, float)) else [float(g) for g in gaps_s]
     if len(gaps) != max(len(texts) - 1, 0):
-        raise ValueError(f"need {len(texts) - 1} gaps for {len(texts)} transmissions, got {len(gaps)}")
+        raise ConfigError(f"need {len(texts) - 1} gaps for {len(texts)} transmissions, got {len(gaps)}; give one gap "
+                          "between each two transmissions, or a single number for all.")
     channel = None
     if radio:
         from ..audio.channel import RadioChannel

@@ -37,6 +37,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from atc_whisper.errors import ConfigError
 from atc_whisper.phraseology.commands import Command
 from atc_whisper.phraseology.numbers import altitude_words, frequency_words, runway_words, spell_digits
 from atc_whisper.phraseology.vocabulary import (
@@ -902,18 +903,19 @@ def generate_utterances(n: int, seed: int, *, pilot_fraction: float = 0.4,
         The utterances, uid ``"s{seed}-{index:06d}"``.
 
     Raises:
-        ValueError: On a negative ``n``, a share outside 0-1 or an unknown phase.
+        ConfigError: On a negative ``n``, a share outside 0-1 or an unknown phase (the
+            ``[data]`` settings of the same names feed these).
     """
     if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+        raise ConfigError(f"utterance count must be >= 0, got {n}; ask for 0 or more (data.samples).")
     for name, share in (("pilot_fraction", pilot_fraction), ("short_fraction", short_fraction),
                         ("us_fraction", us_fraction)):
         if not 0.0 <= share <= 1.0:
-            raise ValueError(f"{name} must be within 0-1, got {share}")
+            raise ConfigError(f"{name} must be within 0-1, got {share}; set data.{name} to a share between 0 and 1.")
     chosen = tuple(phases) if phases is not None else PHASES
     unknown = [p for p in chosen if p not in PHASES]
     if unknown or not chosen:
-        raise ValueError(f"unknown phase(s) {unknown or chosen}; choose from {', '.join(PHASES)}")
+        raise ConfigError(f"unknown phase(s) {list(unknown or chosen)}; choose one or more of {', '.join(PHASES)}.")
     return [_utterance(seed, index, pilot_fraction, chosen, short_fraction, us_fraction) for index in range(n)]
 
 
@@ -923,10 +925,10 @@ def generate_utterance(seed: int, index: int, *, pilot_fraction: float = 0.4, ph
     """The ``index``-th utterance of ``generate_utterances(..., seed)`` alone (same arguments, same result).
 
     Raises:
-        ValueError: as :func:`generate_utterances`, and for a negative ``index``.
+        ConfigError: as :func:`generate_utterances`, and for a negative ``index``.
     """
     if index < 0:
-        raise ValueError(f"index must be >= 0, got {index}")
+        raise ConfigError(f"utterance index must be >= 0, got {index}; indexes count from 0.")
     generate_utterances(0, seed, pilot_fraction=pilot_fraction, phases=phases, short_fraction=short_fraction,
                         us_fraction=us_fraction)  # validates the arguments
     return _utterance(seed, index, pilot_fraction, tuple(phases) if phases is not None else PHASES, short_fraction,

@@ -33,6 +33,7 @@ from torch.utils.data import Dataset, Sampler
 
 from ..audio.io import SAMPLE_RATE, load_audio
 from ..data.prepare import EVERYDAY_PHASE
+from ..errors import ConfigError, ModelError
 from ..fsutil import atomic_path, sha256_file
 from ..log import get_logger
 
@@ -96,7 +97,8 @@ class LabelEncoder:
         def token_id(token: str) -> int:
             value = tokenizer.convert_tokens_to_ids(token)
             if value is None or value == tokenizer.unk_token_id:
-                raise ValueError(f"the tokenizer has no {token} token")
+                raise ModelError(f"the model's tokenizer has no {token} token, so it is not a Whisper tokenizer; "
+                                 "train a Whisper model (model.name, e.g. openai/whisper-tiny.en).")
             return int(value)
 
         no_ts = getattr(generation_config, "no_timestamps_token_id", None)
@@ -154,7 +156,7 @@ class CachedEncoderDataset(_LabelledClips):
     """Clips as cached encoder outputs plus labels (only the decoder runs at each step)."""
 
     def __init__(self, items: Sequence[TrainItem], cache_files: Sequence[Path], labels: LabelEncoder) -> None:
-        if len(items) != len(cache_files):
+        if len(items) != len(cache_files):  # a programming error: the encoder cache returns one file per item
             raise ValueError("one cache file per item is needed")
         self.items = list(items)
         self.cache_files = list(cache_files)
@@ -302,7 +304,8 @@ class SourceMixSampler(Sampler[int]):
         self.groups = {k: list(v) for k, v in groups.items() if v}
         live = {k: float(weights.get(k, 0.0)) for k in self.groups if weights.get(k, 0.0) > 0}
         if not live:
-            raise ValueError("no source group has both clips and a positive weight")
+            raise ConfigError(f"no source with training clips has a positive share (sources {', '.join(self.groups)}; "
+                              f"shares {dict(weights)}); give one of them a share above 0 in train.source_weights.")
         self.size = epoch_size if epoch_size is not None else sum(len(v) for v in groups.values())
         self.counts = share_counts(live, self.size)
         self.batch_size = batch_size
@@ -402,7 +405,8 @@ class TorchEncoder:
 
     def __init__(self, model: Any, precision: str = "fp32") -> None:
         if precision not in ("fp32", "bf16"):
-            raise ValueError(f"the PyTorch encoder runs in fp32 or bf16, not {precision!r}")
+            raise ConfigError(f"the PyTorch encoder runs in fp32 or bf16, not {precision!r}; set "
+                              "train.encoder_cache_backend to torch-fp32, torch-bf16 or a ct2 backend.")
         self.encoder = model.get_encoder()
         self.precision = precision
         # fp32's cache folder is the bare fingerprint (as before backends existed).

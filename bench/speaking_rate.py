@@ -9,7 +9,7 @@ words of the reference over the clean clip's duration, for:
   what ``prepare`` makes; with the synthesis cost per clip;
 * ``--mode calibrate``: the engine's rate parameter at two fixed values (the rest drawn), and
   the fit ``words/s = a * p**b`` and the log-spread the words alone cause, from which each
-  engine's ``WPS_AT_*`` / ``*_EXPONENT`` / ``*_SPREAD`` constants are set.
+  engine's ``RateCurve`` (``atc_whisper.audio.tts``) is set.
 
 Usage::
 
@@ -94,7 +94,7 @@ def main() -> None:
         sd = float(np.std(np.log(r1)))
         print(f"{engine:9} {name:17} {p1:7g} {_triple(r1):>20} {p2:7g} {_triple(r2):>20} {a:8.2f} {b:6.2f} {sd:7.3f}")
     print("\nreal radio's log-spread: lower side ln(3.2/2.2)/1.28 = 0.29, upper ln(4.2/3.2)/1.28 = 0.21; "
-          "an engine's *_SPREAD = sqrt(1 - (its log sd / 0.25)**2)")
+          "an engine's RateCurve spread = sqrt(1 - (its log sd / 0.25)**2)")
 
 
 if __name__ == "__main__":

@@ -77,6 +77,34 @@ def draw_words_per_s(rng: np.random.Generator, spread: float = 1.0) -> float:
     return float(np.clip(p50 * math.exp(z * width * spread), *WORDS_PER_S_RANGE))
 
 
+
+@dataclass(frozen=True)
+class RateCurve:
+    """How an engine's rate control sets its speaking rate, measured by ``bench/speaking_rate.py``.
+
+    words/s = ``wps_at_unit`` * (control / ``unit``) ** ``exponent``; the exponent is negative for
+    controls that slow the speech as they grow (duration stretch, length scale).
+
+    Attributes:
+        wps_at_unit: Words per second of ATC phraseology at the control's value ``unit``.
+        exponent: Power of the control in the words/s law.
+        spread: Share of real radio's log-width drawn (:func:`draw_words_per_s`): the words and
+            the voices add their own spread.
+        bounds: Control values the engine is kept within (it slurs or drags beyond them).
+        unit: The control's reference value (1 for factors, 175 for eSpeak's words per minute).
+    """
+
+    wps_at_unit: float
+    exponent: float
+    spread: float
+    bounds: tuple[float, float]
+    unit: float = 1.0
+
+    def draw(self, rng: np.random.Generator) -> float:
+        """The control value for one transmission whose rate is drawn like real radio's."""
+        wps = draw_words_per_s(rng, self.spread)
+        return float(np.clip(self.unit * (wps / self.wps_at_unit) ** (1.0 / self.exponent), *self.bounds))
+
 @dataclass(frozen=True)
 class Voice:
     """One voice of one engine.

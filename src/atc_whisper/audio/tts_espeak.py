@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import TTSError
 from .io import SAMPLE_RATE, resample
-from .tts import TTSEngine, Voice, draw_words_per_s
+from .tts import RateCurve, TTSEngine, Voice
 
 #: English accents used for ATC speakers (espeak-ng language name -> description).
 ACCENTS: dict[str, str] = {
@@ -56,10 +56,7 @@ VARIANTS: dict[str, str] = {
 # nearly in proportion (words/s ~ 2.53 * (wpm / 175) ** 1.09), measured over whole clips by
 # bench/speaking_rate.py. The words themselves spread the rate (log sd 0.12), hence the spread
 # factor. Above ~300 words/min eSpeak slurs into noise, so the rate stops there.
-WPS_AT_175_WPM = 2.53
-RATE_EXPONENT = 1.09
-RATE_SPREAD = 0.88
-RATE_WPM = (130, 300)
+RATE = RateCurve(wps_at_unit=2.53, exponent=1.09, spread=0.88, bounds=(130, 300), unit=175)  # words per minute
 PITCH = (25, 75)  # eSpeak pitch 0-99, default 50
 WORD_GAP_10MS = (0, 1)  # extra pause between words, in units of 10 ms
 
@@ -135,8 +132,7 @@ class EspeakEngine(TTSEngine):
     def random_params(self, voice: str, rng: np.random.Generator) -> dict[str, Any]:
         self.voice(voice)
         return {
-            "rate_wpm": int(np.clip(round(175 * (draw_words_per_s(rng, RATE_SPREAD) / WPS_AT_175_WPM) ** (1 / RATE_EXPONENT)),
-                                    *RATE_WPM)),
+            "rate_wpm": round(RATE.draw(rng)),
             "pitch": int(rng.integers(PITCH[0], PITCH[1] + 1)),
             "word_gap_10ms": int(rng.integers(WORD_GAP_10MS[0], WORD_GAP_10MS[1] + 1)),
         }

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import TTSError
 from .io import load_audio
-from .tts import TTSEngine, Voice, draw_words_per_s, to_peak
+from .tts import RateCurve, TTSEngine, Voice, to_peak
 
 INSTALL = "apt-get install festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
 #: English voices (name -> description). Festival lists other languages' voices too.
@@ -46,10 +46,7 @@ KNOWN_VOICES: dict[str, str] = {
 
 # Festival speaks 2.37 words/s of ATC phraseology at stretch 1 and words/s ~ 2.37 *
 # stretch ** -0.99 (measured over whole clips by bench/speaking_rate.py; log sd 0.11 from the words).
-WPS_AT_STRETCH_1 = 2.37
-STRETCH_EXPONENT = 0.99
-STRETCH_SPREAD = 0.9
-STRETCH_RANGE = (0.45, 1.5)
+STRETCH = RateCurve(wps_at_unit=2.37, exponent=-0.99, spread=0.9, bounds=(0.45, 1.5))
 F0_MEAN_HZ = (90.0, 135.0)  # diphone voices only; their own mean is 105 Hz
 
 
@@ -96,8 +93,7 @@ class FestivalEngine(TTSEngine):
 
     def random_params(self, voice: str, rng: np.random.Generator) -> dict[str, Any]:
         self.voice(voice)
-        wps = draw_words_per_s(rng, STRETCH_SPREAD)
-        stretch = float(np.clip((WPS_AT_STRETCH_1 / wps) ** (1.0 / STRETCH_EXPONENT), *STRETCH_RANGE))
+        stretch = STRETCH.draw(rng)
         params: dict[str, Any] = {"duration_stretch": round(stretch, 3)}
         if not _is_hts(voice):
             params["f0_mean_hz"] = round(float(rng.uniform(*F0_MEAN_HZ)), 1)

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import TTSError
 from .io import load_audio
-from .tts import TTSEngine, Voice, draw_words_per_s, to_peak
+from .tts import RateCurve, TTSEngine, Voice, to_peak
 
 INSTALL = "apt-get install flite"
 #: Voices that speak English words (name -> description); others flite lists are left out.
@@ -40,10 +40,7 @@ EXCLUDED = frozenset({"awb_time"})  # limited domain: it only says the time
 
 # Flite speaks 2.41 words/s of ATC phraseology at duration_stretch 1 and words/s ~ 2.41 *
 # stretch ** -1.0 (measured over whole clips by bench/speaking_rate.py; log sd 0.11 from the words).
-WPS_AT_STRETCH_1 = 2.41
-STRETCH_EXPONENT = 1.0
-STRETCH_SPREAD = 0.9
-STRETCH_RANGE = (0.45, 1.5)
+STRETCH = RateCurve(wps_at_unit=2.41, exponent=-1.0, spread=0.9, bounds=(0.45, 1.5))
 F0_SHIFT = (0.85, 1.2)
 
 
@@ -84,8 +81,7 @@ class FliteEngine(TTSEngine):
 
     def random_params(self, voice: str, rng: np.random.Generator) -> dict[str, Any]:
         self.voice(voice)
-        wps = draw_words_per_s(rng, STRETCH_SPREAD)
-        stretch = float(np.clip((WPS_AT_STRETCH_1 / wps) ** (1.0 / STRETCH_EXPONENT), *STRETCH_RANGE))
+        stretch = STRETCH.draw(rng)
         return {"duration_stretch": round(stretch, 3), "f0_shift": round(float(rng.uniform(*F0_SHIFT)), 3)}
 
     def synthesize(self, text: str, voice: str, *, duration_stretch: float = 1.0, f0_shift: float = 1.0,

@@ -49,7 +49,7 @@ import numpy as np
 from ..errors import TTSError
 from ..fsutil import atomic_path
 from .io import SAMPLE_RATE, resample
-from .tts import TTSEngine, Voice, draw_words_per_s, to_peak
+from .tts import RateCurve, TTSEngine, Voice, to_peak
 from .tts_espeak import run_espeak
 
 #: The four PyPI packages whose ``part.bin`` files, concatenated in this order, are the model.
@@ -77,11 +77,8 @@ CLAUSE_GAP_S = 0.15  # between the pieces of an input longer than MAX_TOKENS
 # Speed: Kokoro speaks 2.45 words/s of ATC phraseology at speed 1.0 (edges trimmed to
 # EDGE_SILENCE_S) and words/s ~ 2.45 * speed ** 1.10, measured over whole clips by
 # bench/speaking_rate.py. Its voices differ in pace more than eSpeak's (log sd 0.17 at a
-# fixed speed), so the drawn rate is narrowed more (SPEED_SPREAD) to end with real radio's spread.
-WPS_AT_SPEED_1 = 2.45
-SPEED_EXPONENT = 1.10
-SPEED_SPREAD = 0.72
-SPEED_RANGE = (0.7, 2.0)
+# fixed speed), so the drawn rate is narrowed more (its spread) to end with real radio's spread.
+SPEED = RateCurve(wps_at_unit=2.45, exponent=1.10, spread=0.72, bounds=(0.7, 2.0))
 
 #: First letter of a voice name: (language, espeak-ng dialect for its phonemes or None = drawn).
 LANGUAGES: dict[str, tuple[str, str | None]] = {
@@ -340,8 +337,7 @@ class KokoroEngine(TTSEngine):
 
     def random_params(self, voice: str, rng: np.random.Generator) -> dict[str, Any]:
         self.voice(voice)
-        wps = draw_words_per_s(rng, SPEED_SPREAD)
-        speed = float(np.clip((wps / WPS_AT_SPEED_1) ** (1.0 / SPEED_EXPONENT), *SPEED_RANGE))
+        speed = SPEED.draw(rng)
         native = LANGUAGES.get(parse_blend(voice).names[0][:1], ("", None))[1]
         dialect = native or DIALECTS[int(rng.integers(len(DIALECTS)))]
         return {"speed": round(speed, 3), "dialect": dialect}

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import TTSError
 from .io import SAMPLE_RATE, resample
-from .tts import TTSEngine, Voice, draw_words_per_s
+from .tts import RateCurve, TTSEngine, Voice
 
 #: Piper voices from PyPI packages: name -> (module exposing model_path()/config_path(), description, pip name).
 PACKAGED_VOICES: dict[str, tuple[str, str, str]] = {
@@ -31,10 +31,7 @@ PACKAGED_VOICES: dict[str, tuple[str, str, str]] = {
 # (median 3.2): joe speaks 2.38 words/s of ATC phraseology at 1.0 and words/s ~ 2.38 *
 # length_scale ** -0.64 (measured over whole clips by bench/speaking_rate.py; the fixed edge
 # silence and the sentence gaps do not shrink). Below 0.45 the words run together.
-WPS_AT_LENGTH_1 = 2.38
-LENGTH_EXPONENT = -0.64
-LENGTH_SPREAD = 0.85
-LENGTH_SCALE = (0.45, 1.2)
+LENGTH = RateCurve(wps_at_unit=2.38, exponent=-0.64, spread=0.85, bounds=(0.45, 1.2))
 NOISE_SCALE = (0.45, 0.85)
 NOISE_W_SCALE = (0.5, 1.0)
 EDGE_SILENCE_S = 0.15  # silence added before and after the speech, s
@@ -89,8 +86,7 @@ class PiperEngine(TTSEngine):
     def random_params(self, voice: str, rng: np.random.Generator) -> dict[str, Any]:
         self.voice(voice)
         return {
-            "length_scale": round(float(np.clip((draw_words_per_s(rng, LENGTH_SPREAD) / WPS_AT_LENGTH_1)
-                                                ** (1 / LENGTH_EXPONENT), *LENGTH_SCALE)), 3),
+            "length_scale": round(LENGTH.draw(rng), 3),
             "noise_scale": round(float(rng.uniform(*NOISE_SCALE)), 3),
             "noise_w_scale": round(float(rng.uniform(*NOISE_W_SCALE)), 3),
         }

@@ -18,7 +18,7 @@ def test_init_creates_the_prototype_layout(tmp_path: Path, run_cli):
     config = tomllib.loads(ws.config_path.read_text())
     # The written config holds the defaults: since issue 14 those are sized for a first run that
     # shows fine-tuning working (batch 8); `--preset prototype` gives the prototype's batch 2.
-    assert config["train"]["batch_size"] == 8 and config["data"]["samples"] == 120
+    assert config["train"]["batch_size"] == 8 and config["data"]["samples"] == 140
     assert ws.log_file.exists()
 
 

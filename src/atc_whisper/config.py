@@ -92,7 +92,7 @@ class DataSettings:
 
     # Defaults sized so that a first `atc-whisper run` shows fine-tuning working on a test split of
     # >= 20 clips (issue 14); `--preset prototype` gives the prototype's 10 samples, 1 epoch, batch 2.
-    samples: int = setting(120, "Number of synthetic utterances `prepare` generates.", ge=1, le=1_000_000)
+    samples: int = setting(140, "Number of synthetic utterances `prepare` generates.", ge=1, le=1_000_000)
     seed: int = setting(42, "Seed for the utterance generator, voices and channel effects.", ge=0)
     engines: list[str] = setting(
         ["espeak", "piper", "kokoro", "flite", "festival"],

@@ -290,6 +290,11 @@ class DecodeSettings:
         "", "An ATCO2-style .info file (airport, channel, frequency, callsigns nearby) whose callsigns bias every "
         "file `transcribe` reads; relative paths are read from the workspace.",
     )
+    segmentation: str = setting(
+        "vad", "How `transcribe` cuts a file before decoding: vad = into transmissions with the [segment] voice "
+        "detector, as `live` does (non-speech never reaches the model); window = fixed windows of up to 30 s cut at "
+        "quiet moments (for audio that is not radio).", choices=("vad", "window"),
+    )
 
 
 @dataclass
@@ -314,15 +319,24 @@ class EvaluateSettings:
 
 
 @dataclass
-class LiveSettings:
-    """Live transcription: segmentation into transmissions and buffering."""
+class SegmentSettings:
+    """Cutting audio into transmissions with voice activity detection (`live` and `transcribe` alike)."""
 
     vad: str = setting("silero", "Voice activity detector: silero or energy.", choices=("silero", "energy"))
     threshold: float = setting(0.5, "Speech probability threshold of the VAD.", ge=0.0, le=1.0)
     min_silence_ms: int = setting(600, "Silence that closes a transmission, ms.", ge=0, le=60_000)
     speech_pad_ms: int = setting(200, "Audio kept before and after each transmission, ms.", ge=0, le=5_000)
     min_speech_ms: int = setting(250, "Shorter bursts are ignored (squelch clicks), ms.", ge=0, le=10_000)
-    max_segment_s: float = setting(25.0, "A transmission longer than this is cut, s.", gt=0.0, le=30.0)
+    max_segment_s: float = setting(
+        25.0, "A transmission reaching this length is cut at its quietest moment in the last third and continues "
+        "in the next one, s.", gt=0.0, le=30.0,
+    )
+
+
+@dataclass
+class LiveSettings:
+    """Live transcription: latency and buffering (segmentation is ``[segment]``)."""
+
     speculative: bool = setting(
         True, "Start decoding a transmission once a pause reaches speech_pad_ms instead of waiting for "
         "min_silence_ms to confirm its end; the transcript is used if the pause is confirmed and discarded if "
@@ -424,6 +438,7 @@ class Settings:
     train: TrainSettings = field(default_factory=TrainSettings)
     decode: DecodeSettings = field(default_factory=DecodeSettings)
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
+    segment: SegmentSettings = field(default_factory=SegmentSettings)
     live: LiveSettings = field(default_factory=LiveSettings)
     conversation: ConversationSettings = field(default_factory=ConversationSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
@@ -442,6 +457,44 @@ class Settings:
 
 
 SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(Settings)}  # type: ignore[misc]
+#: Settings that moved to another section: old "section.key" -> new "section.key". Old names still
+#: load, with a warning. (The VAD settings became [segment] when file transcription started
+#: cutting transmissions with the live segmenter: issue 12.)
+MOVED_SETTINGS: dict[str, str] = {
+    f"live.{key}": f"segment.{key}"
+    for key in ("vad", "threshold", "min_silence_ms", "speech_pad_ms", "min_speech_ms", "max_segment_s")
+}
+_warned_moves: set[tuple[str, str]] = set()
+
+
+def _move_renamed(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """``data`` with the keys of :data:`MOVED_SETTINGS` under their new names (a warning for each)."""
+    from .log import get_logger
+
+    if not any(isinstance(data.get(old.split(".")[0]), dict) and old.split(".")[1] in data[old.split(".")[0]]
+               for old in MOVED_SETTINGS):
+        return data
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for old, new in MOVED_SETTINGS.items():
+        old_section, key = old.split(".")
+        new_section, new_key = new.split(".")
+        given = data.get(old_section)
+        if not isinstance(given, dict) or key not in given:
+            continue
+        value = given.pop(key)
+        target = data.setdefault(new_section, {})
+        if not isinstance(target, dict):
+            continue  # reported as a bad section below
+        if new_key in target:
+            note = f"'{new}' is also given and wins"
+        else:
+            target[new_key] = value
+            note = f"applied as '{new}'"
+        if (old, source) not in _warned_moves:
+            _warned_moves.add((old, source))
+            get_logger(__name__).warning("setting '%s' (in %s) has moved to '%s'; %s. Rename it ([%s] %s = ...).",
+                                         old, source, new, note, new_section, new_key)
+    return data
 
 
 def _type_name(tp: Any) -> str:
@@ -550,6 +603,7 @@ def _unknown(kind: str, name: str, valid: list[str], source: str) -> ConfigError
 def settings_from_dict(data: dict[str, Any], source: str = "settings", base: Settings | None = None) -> Settings:
     """Build validated :class:`Settings` from nested dicts, on top of ``base`` (or the defaults)."""
     base = base or Settings()
+    data = _move_renamed(data, source)
     sections: dict[str, Any] = {}
     for section_name, cls in SECTIONS.items():
         current = getattr(base, section_name)

@@ -9,7 +9,7 @@ interface (:class:`VoiceDetector`):
   ONNX file shipped inside the ``silero-vad`` PyPI package (no torch, no hub download). It
   tells speech from radio static and hum far better than energy does.
 * :class:`EnergyVAD` - a band-limited energy detector with an adaptive noise floor; used
-  when ``[live] vad = "energy"`` or when Silero cannot be loaded.
+  when ``[segment] vad = "energy"`` or when Silero cannot be loaded.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def silero_model_path() -> Path:
     """
     spec = importlib.util.find_spec("silero_vad")
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("the Silero VAD needs the silero-vad package: pip install silero-vad (or set live.vad = \"energy\").")
+        raise ConfigError("the Silero VAD needs the silero-vad package: pip install silero-vad (or set segment.vad = \"energy\").")
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
     if not path.is_file():
         raise ConfigError(f"the silero-vad package has no model file at {path}; reinstall it with pip install --force-reinstall silero-vad.")
@@ -79,7 +79,7 @@ class SileroVAD:
         try:
             import onnxruntime
         except ImportError:
-            raise ConfigError("the Silero VAD needs onnxruntime: pip install onnxruntime (or set live.vad = \"energy\").") from None
+            raise ConfigError("the Silero VAD needs onnxruntime: pip install onnxruntime (or set segment.vad = \"energy\").") from None
         options = onnxruntime.SessionOptions()
         # One thread each: a 32 ms frame takes well under a millisecond, and the CPU is
         # better left to the recogniser running beside it.
@@ -172,7 +172,7 @@ def load_vad(name: str) -> VoiceDetector:
         except ConfigError as exc:
             log.warning("Silero VAD unavailable (%s); using the energy VAD instead.", exc)
             return EnergyVAD()
-    raise ConfigError(f"unknown VAD {name!r}; valid: silero, energy (setting live.vad).")
+    raise ConfigError(f"unknown VAD {name!r}; valid: silero, energy (setting segment.vad).")
 
 
 def speech_probabilities(audio: np.ndarray, vad: VoiceDetector) -> np.ndarray:

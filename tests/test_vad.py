@@ -66,6 +66,22 @@ def test_silero_separates_speech_from_static(session):
     assert probs[outside].max() < 0.3
 
 
+@pytest.mark.parametrize("vad_name", ["silero", "energy"])
+def test_whole_recording_probabilities_are_the_streaming_ones(session, vad_name):
+    """A recording in memory is scored in blocks (Silero's sequence export): bit for bit what the
+    frame-by-frame stream gives, and a stream's own state is left alone."""
+    frames = [session.audio[i:i + FRAME_SAMPLES] for i in range(0, len(session.audio) - FRAME_SAMPLES + 1, FRAME_SAMPLES)]
+    streaming, witness = load_vad(vad_name), load_vad(vad_name)
+    streamed = np.array([streaming(f) for f in frames], dtype=np.float32)
+    whole = streaming.probabilities(session.audio)
+    np.testing.assert_array_equal(whole, streamed)
+    if vad_name == "silero":
+        assert streaming._sequence  # the block path ran, not the frame loop
+    for f in frames:
+        witness(f)
+    assert streaming(frames[5]) == witness(frames[5])  # the stream carries on where it was
+
+
 def test_segmentation_does_not_depend_on_chunk_size(session):
     small, _ = segment(session.audio, "silero", chunk=160)
     large, _ = segment(session.audio, "silero", chunk=7000)

@@ -355,7 +355,8 @@ def segment_array(
     Args:
         audio: float32 mono 16 kHz samples.
         settings: The ``[segment]`` settings (detector, thresholds, padding, maximum length).
-        vad: The voice detector (default: ``settings.vad``, loaded fresh).
+        vad: The voice detector (default: ``settings.vad``, loaded fresh); it scores the whole
+            recording from a fresh state (:meth:`~atc_whisper.audio.vad.VoiceDetector.probabilities`).
         chunk_samples: Samples per fed chunk; the result does not depend on it.
         start_wall: Wall-clock time of the first sample: chunks are stamped as if received
             at ``start_wall`` + their stream position (0: stream seconds).
@@ -365,11 +366,15 @@ def segment_array(
     Returns:
         The transmissions in order; speculation is off (nothing is offered early).
     """
-    from .vad import load_vad
+    from .vad import Replay, load_vad
 
     samples = np.asarray(audio, dtype=np.float32).reshape(-1)
+    detector = vad or load_vad(settings.vad)
+    # The whole recording is scored at once (Silero: a block of frames per ONNX call), then the
+    # streaming state machine consumes those numbers frame by frame, exactly as live would.
+    replay = Replay(detector.probabilities(samples), detector.name)
     fed = [start_wall]
-    segmenter = Segmenter(vad or load_vad(settings.vad), settings, clock=clock or (lambda: fed[0]), speculative=False)
+    segmenter = Segmenter(replay, settings, clock=clock or (lambda: fed[0]), speculative=False)
     out: list[Transmission] = []
     for start in range(0, len(samples), chunk_samples):
         block = samples[start:start + chunk_samples]

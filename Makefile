@@ -82,7 +82,7 @@ run: setup
 	$(BIN)/atc-whisper run
 
 lint: setup
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench tools
 
 typecheck: setup
 	$(BIN)/mypy

@@ -42,7 +42,7 @@ def _settings(args: argparse.Namespace, **train: Any) -> Any:
 
     return Settings().replace(
         model={"name": args.model, "threads": args.threads, "device": "cpu"},
-        data={"samples": args.samples, "seed": 7, "augmented_per_sample": 1, "keep_clean": False,
+        data={"samples": args.samples, "seed": 7, "augmented_per_sample": 1, "clean_share": 0.0,
               "dev_fraction": args.dev_fraction, "test_fraction": 0.05},
         train={"epochs": float(args.epochs), "batch_size": args.batch_size, "logging_steps": 5,
                "report_to": ["none"], **train},

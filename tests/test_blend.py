@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from atc_whisper.errors import ConfigError, ModelError
 from atc_whisper.train.blend import blend_with_base, is_embedding
 
 
@@ -50,9 +51,11 @@ def test_blend_extremes(tuned, base):
 
 
 def test_blend_refuses_bad_shares_and_other_architectures(tuned, base):
-    with pytest.raises(ValueError, match="share must be within 0-1"):
+    with pytest.raises(ConfigError, match=r"share must be within 0-1, got 1\.5; set train\.base_blend "):
         blend_with_base(tuned, base, share=1.5, embedding_share=0.0)
-    with pytest.raises(ValueError, match=r"cannot blend weight: the pretrained model has \(2, 3\)"):
+    with pytest.raises(ConfigError, match=r"set train\.base_blend_embeddings "):
+        blend_with_base(tuned, base, share=0.5, embedding_share=-0.1)
+    with pytest.raises(ModelError, match=r"cannot blend weight: the pretrained model has \(2, 3\)"):
         blend_with_base(torch.nn.Linear(2, 2), torch.nn.Linear(3, 2), share=0.5, embedding_share=0.5)
 
 

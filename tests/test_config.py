@@ -82,6 +82,31 @@ def test_override_parsing():
         parse_override("epochs=3")
 
 
+def test_keep_clean_is_read_as_clean_share(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    assert Settings().data.clean_share == 0.1
+    with caplog.at_level("WARNING"):
+        assert settings_from_dict({"data": {"keep_clean": True}}).data.clean_share == 1.0
+    assert "data.clean_share" in caplog.text
+    assert settings_from_dict({"data": {"keep_clean": False}}).data.clean_share == 0.0
+    assert settings_from_dict({"data": {"keep_clean": True, "clean_share": 0.2}}).data.clean_share == 0.2
+    # An old workspace file still loads.
+    old = tmp_path / "atc_whisper.toml"
+    old.write_text("[data]\nkeep_clean = false\n", encoding="utf-8")
+    assert load_settings(workspace_config=old).data.clean_share == 0.0
+    with pytest.raises(ConfigError, match=r"data\.keep_clean"):
+        settings_from_dict({"data": {"keep_clean": "yes"}})
+    assert "\nkeep_clean =" not in render_toml(Settings())
+
+
+def test_radio_mix_defaults_match_the_generator() -> None:
+    from atc_whisper.phraseology.generator import DEFAULT_SHORT_FRACTION, DEFAULT_US_FRACTION
+
+    data = Settings().data
+    assert (data.short_fraction, data.us_fraction) == (DEFAULT_SHORT_FRACTION, DEFAULT_US_FRACTION)
+    with pytest.raises(ConfigError, match=r"channel\.codec_probability"):
+        load_settings(overrides=["channel.codec_probability=1.5"])
+
+
 def test_engine_mix_is_checked_and_normalised():
     from atc_whisper.config import TTS_ENGINES, engine_shares
 
@@ -116,5 +141,5 @@ def test_segmentation_settings_moved_from_live_still_load(tmp_path: Path, caplog
     assert both.segment.vad == "silero"
     rendered = tomllib.loads(render_toml(Settings()))
     assert "vad" in rendered["segment"] and "vad" not in rendered["live"]
-    with pytest.raises(ConfigError, match="segment.vad"):
+    with pytest.raises(ConfigError, match=r"segment\.vad"):
         settings_from_dict({"segment": {"vad": "webrtc"}})

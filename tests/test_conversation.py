@@ -8,6 +8,7 @@ import random
 import pytest
 
 from atc_whisper.config import Settings
+from atc_whisper.errors import ConfigError
 from atc_whisper.phraseology.conversation import Conversation, analyse_transmissions
 from atc_whisper.phraseology.exchanges import frequency_order, generate_exchanges
 
@@ -147,6 +148,23 @@ def test_garbled_reply_is_not_judged():
     assert entries[1].exchange == 0 and entries[1].readback is None
 
 
+def test_readback_with_an_unreadable_level_is_not_reported_ok():
+    # tiny.en's transcript of "climbing flight level three five zero, speedbird one two three"
+    conversation = Conversation()
+    entries = feed(conversation, [
+        "Speedbird 123, climb flight level 350",
+        "Climbing flight level 3 for Nero, speedbird 1 2 3",
+    ])
+    pilot = entries[1]
+    assert pilot.role == "pilot" and pilot.exchange == 0
+    assert pilot.readback is None and not pilot.readback_mismatch and pilot.as_dict()["readback"] is None
+    assert conversation.stats.readbacks == 0 and conversation.stats.unchecked == 1
+    # the instruction is still open: a clear readback that follows is checked against it
+    clear = conversation.add("climbing flight level three five zero speedbird one two three", start_s=9.0, end_s=12.0)
+    assert clear.exchange == 0 and clear.readback is not None and clear.readback.status == "ok"
+    assert clear.readback.instruction == 0
+
+
 def test_settings_and_indices():
     settings = Settings().replace(conversation={"exchange_window_s": 5.0, "callsign_max_distance": 0.0})
     conversation = Conversation.from_settings(settings)
@@ -155,6 +173,8 @@ def test_settings_and_indices():
     readback = conversation.add("climbing flight level three five zero speedbert one two three", start_s=2.0)
     assert entry.index == 17 and readback.index == 18
     assert readback.exchange is None and readback.readback is None  # no fuzzy matching at distance 0
+    with pytest.raises(ConfigError, match=r"set conversation\.exchange_window_s"):
+        Conversation(exchange_window_s=0.0)
 
 
 def test_analyse_transmissions_for_files():

@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from atc_whisper.errors import ConfigError
 from atc_whisper.phraseology import normalize_atc, parse_atc
 from atc_whisper.phraseology.asr_noise import simulate_asr_errors
 from atc_whisper.phraseology.exchanges import EXCHANGE_PHASES, frequency_order, generate_exchanges
@@ -75,7 +76,7 @@ def test_error_kinds_and_rates_are_honoured():
                                     {"phases": ["emergency"]}, {"opening_rate": -0.1}])
 def test_bad_arguments(kwargs):
     args = {"n": 3, "seed": 0, **kwargs}
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match=r"must be >= 0|within 0-1|unknown (error kind|phase)"):
         generate_exchanges(args.pop("n"), args.pop("seed"), **args)
 
 
@@ -101,5 +102,7 @@ def test_simulated_recognition_errors():
     lengths = [len(d.split()) for d in damaged]
     assert min(lengths) < len(reference.split())  # deletions happen
     assert simulate_asr_errors(reference, random.Random(5), 0.3) == simulate_asr_errors(reference, random.Random(5), 0.3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="word_error_rate must be within 0-1"):
         simulate_asr_errors(reference, rng, 1.2)
+    with pytest.raises(ConfigError, match="interleave must be within 0-1"):
+        frequency_order([], seed=0, interleave=-0.5)

@@ -180,6 +180,7 @@ def test_readback_mismatch_is_flagged_as_it_happens(live_ws, tiny_en, run_cli, t
     assert len(records) == 4, [r["text"] for r in records]
     assert [r["role"] for r in records] == ["controller", "controller", "pilot", "pilot"]
     assert all(0.5 <= r["role_score"] <= 1.0 for r in records)
+    assert len({r["session"] for r in records}) == 1 and records[0]["session"]  # exchange ids count within it
     first, second = records[0]["exchange"], records[1]["exchange"]
     assert first is not None and second is not None and first != second
     assert [r["exchange"] for r in records[2:]] == [first, second]

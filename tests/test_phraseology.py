@@ -8,11 +8,14 @@ from collections import Counter
 
 import pytest
 
+from atc_whisper.errors import ConfigError
 from atc_whisper.phraseology import (
     PHASES,
     PLAIN_SENTENCES,
     ROLES,
     generate_utterances,
+    normalize_atc,
+    parse_atc,
     plain_sentences,
     write_vocabulary,
 )
@@ -67,7 +70,7 @@ def test_pilot_fraction_and_phase_filter() -> None:
 @pytest.mark.parametrize("kwargs", [{"n": -1}, {"pilot_fraction": 1.5}, {"phases": ["cruise"]}, {"phases": []}])
 def test_bad_arguments_are_refused(kwargs: dict) -> None:
     args = {"n": 3, "seed": 0, **kwargs}
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match=r"must be >= 0|within 0-1|unknown phase"):
         generate_utterances(args.pop("n"), args.pop("seed"), **args)
 
 
@@ -89,12 +92,17 @@ def test_spoken_text_uses_icao_pronunciations_sometimes() -> None:
 
 
 def test_controllers_lead_with_callsign_and_readbacks_end_with_it() -> None:
+    # Instructions, readbacks and calls; short transmissions ("good evening <callsign>") and
+    # blocked ones (cut before the callsign) are placed freely.
     for u in generate_utterances(600, seed=8):
+        if u.blocked or u.kind not in ("instruction", "readback", "call"):
+            continue
+        assert u.callsign
         if u.role == "controller":
             assert u.reference.startswith(u.callsign)
         elif not u.reference.startswith(("mayday", "pan")) and u.phase != "emergency":
-            # readback (callsign last) or a call to a station ("london control, <callsign>, ...")
-            assert u.reference.endswith(u.callsign) or f" {u.callsign} " in u.reference
+            # readback (callsign last, "heavy" after it) or a call to a station ("london control, <callsign>, ...")
+            assert u.reference.endswith((u.callsign, f"{u.callsign} heavy")) or f" {u.callsign} " in u.reference
 
 
 def test_values_are_realistic() -> None:
@@ -178,3 +186,110 @@ def test_everyday_sentences_are_varied_reproducible_and_never_the_held_out_ones(
         assert not re.search(r"\d", s) and s[0].isupper() and s[-1] in ".?"
         parsed = parse_atc(normalize_atc(s))
         assert parsed.callsign is None and not parsed.commands, s  # nothing ATC about them
+
+
+# -- the radio mix: short transmissions, check-ins, blocked transmissions, FAA phraseology -------
+
+
+def test_mix_of_kinds_has_plausible_shares_and_consistent_roles() -> None:
+    from atc_whisper.phraseology.generator import KINDS, SHORT_KINDS
+
+    utterances = generate_utterances(4000, seed=21, short_fraction=0.25)
+    kinds = Counter(u.kind for u in utterances)
+    assert set(kinds) == set(KINDS)
+    short = sum(kinds[k] for k in SHORT_KINDS) / len(utterances)
+    assert 0.22 <= short <= 0.28
+    # The commonest short transmissions on a real frequency are acknowledgements and farewells.
+    assert kinds["acknowledgement"] > kinds["farewell"] > kinds["greeting"]
+    assert 0.01 <= sum(u.blocked for u in utterances) / len(utterances) <= 0.05
+    for u in utterances:
+        assert u.phase in PHASES and u.role in ROLES
+        if u.kind in SHORT_KINDS:
+            assert u.commands == () and len(u.reference.split()) <= 12, u
+        if u.kind == "instruction":
+            assert u.role == "controller"
+        if u.kind in ("readback", "call", "check_in"):
+            assert u.role == "pilot"
+        if u.kind == "check_in":
+            assert u.phase in ("departure", "approach", "enroute") and u.callsign
+    # Short transmissions are short: the median one has a few words.
+    short_words = sorted(len(u.reference.split()) for u in utterances if u.kind in SHORT_KINDS)
+    assert short_words[len(short_words) // 2] <= 4
+    assert {"roger", "wilco", "standby"} <= {w for u in utterances if u.kind in SHORT_KINDS for w in u.reference.split()}
+    refs = {u.reference for u in utterances}
+    assert {"say again", "go ahead", "good day", "bye", "roger"} <= refs
+
+
+def test_short_fraction_setting_and_independence_of_the_other_transmissions() -> None:
+    from atc_whisper.phraseology.generator import SHORT_KINDS
+
+    none = generate_utterances(300, seed=4, short_fraction=0.0)
+    assert not [u for u in none if u.kind in SHORT_KINDS]
+    assert all(u.kind in SHORT_KINDS for u in generate_utterances(100, seed=4, short_fraction=1.0))
+    # Raising the share turns some slots into short transmissions and leaves the others as they were.
+    low = generate_utterances(300, seed=4, short_fraction=0.2)
+    high = generate_utterances(300, seed=4, short_fraction=0.5)
+    both_long = [i for i in range(300) if low[i].kind not in SHORT_KINDS and high[i].kind not in SHORT_KINDS]
+    assert len(both_long) > 100 and all(low[i] == high[i] == none[i] for i in both_long)
+    assert sum(u.kind in SHORT_KINDS for u in high) > sum(u.kind in SHORT_KINDS for u in low)
+
+
+def test_short_transmissions_name_their_callsign_when_they_have_one() -> None:
+    from atc_whisper.phraseology.generator import SHORT_KINDS
+
+    with_callsign = 0
+    for u in generate_utterances(1500, seed=6, short_fraction=1.0):
+        parsed = parse_atc(u.reference)
+        assert parsed.callsign == (u.callsign or None) and parsed.commands == (), u
+        assert u.kind in SHORT_KINDS
+        with_callsign += bool(u.callsign)
+    assert 0.3 < with_callsign / 1500 < 0.8  # "roger" alone and "speedbird one two three, roger" both occur
+
+
+def test_blocked_transmissions_are_a_cut_prefix_of_the_whole_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from atc_whisper.phraseology import generator
+
+    utterances = generate_utterances(1500, seed=9)
+    blocked = [u for u in utterances if u.blocked]
+    assert len(blocked) > 15
+    monkeypatch.setattr(generator, "BLOCKED_SHARE", 0.0)
+    whole = {u.uid: u for u in generate_utterances(1500, seed=9)}
+    for u in blocked:
+        full = whole[u.uid]
+        words, full_words = u.reference.split(), full.reference.split()
+        assert 2 <= len(words) <= len(full_words) - 2 and full_words[: len(words)] == words, (u, full)
+        assert u.commands == full.commands[: len(u.commands)]  # only commands said in full are kept
+        assert u.callsign in ("", full.callsign) and u.kind == full.kind and u.role == full.role
+        parsed = parse_atc(u.reference)
+        assert (parsed.callsign, parsed.commands) == (u.callsign or None, u.commands)
+        assert normalize_atc(u.text) == u.reference
+    assert any(len(u.commands) < len(whole[u.uid].commands) for u in blocked)
+
+
+def test_faa_and_icao_phraseology_both_appear() -> None:
+    utterances = generate_utterances(3000, seed=12, us_fraction=0.3)
+    faa = [u for u in utterances if u.phraseology == "faa"]
+    icao = [u for u in utterances if u.phraseology == "icao"]
+    assert 0.26 <= len(faa) / len(utterances) <= 0.34
+    faa_refs = " ".join(u.reference for u in faa)
+    icao_refs = " ".join(u.reference for u in icao)
+    for phrase in ("climb and maintain", "altimeter", "position and hold", "heavy", "descend via the", "climb via the",
+                   "airport via the", "line up and wait", " wind "):
+        assert phrase in faa_refs, phrase
+    assert " qnh " not in f" {faa_refs} " and " qnh " in f" {icao_refs} "
+    faa_text = " ".join(u.text.lower() for u in faa)
+    assert " point " in faa_text and " decimal " not in faa_text.replace("mach decimal.", "")
+    assert " decimal " in " ".join(u.text.lower() for u in icao)
+    for u in faa:
+        for c in u.commands:
+            if c.type in ("contact", "monitor"):
+                assert int(c.value.split(".")[1]) % 25 == 0  # no 8.33 kHz channels in the US
+            if c.type in ("climb", "descend", "maintain") and c.value.endswith("ft"):
+                assert int(c.value[:-2]) < 18_000  # altitudes below the US transition altitude
+            if c.type in ("climb_via", "descend_via"):
+                assert re.fullmatch(r"[A-Z]{5}\d", c.value)
+    stations = {c.detail for u in faa for c in u.commands if c.type == "contact" and c.detail}
+    assert any(s.endswith("center") for s in stations)
+    heavy = [u for u in faa if u.reference.split()[-1:] == ["heavy"] or " heavy " in f" {u.reference} "]
+    assert heavy and all("heavy" not in u.callsign for u in heavy)
+    assert not [u for u in generate_utterances(200, seed=12, us_fraction=0.0) if u.phraseology == "faa"]

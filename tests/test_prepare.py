@@ -28,8 +28,9 @@ HELD_OUT = "espeak:en-us+m3"
 
 
 def _settings(**data) -> Settings:
+    # Every clean clip catalogued (clean_share 1): these tests count rows per utterance.
     base = {"engines": ["espeak", "piper"], "dev_fraction": 0.2, "test_fraction": 0.3, "test_voice_share": 1.0,
-            "test_voices": [HELD_OUT]}
+            "test_voices": [HELD_OUT], "clean_share": 1.0}
     base.update(data)
     return Settings().replace(data=base)
 
@@ -147,7 +148,8 @@ def _interrupt_when(args: tuple[str, ...], db: Path, rows: int, sig: int) -> int
 def test_ctrl_c_and_kill_minus_nine_then_resume(workspace, run_cli):
     n = 30
     ws = str(workspace.root)
-    args = ("prepare", "--samples", str(n), "-w", ws, "--no-progress", "--set", "data.engines=espeak")
+    args = ("prepare", "--samples", str(n), "-w", ws, "--no-progress", "--set", "data.engines=espeak",
+            "--set", "data.clean_share=1.0")
 
     assert _interrupt_when(args, workspace.db_path, 6, signal.SIGINT) == 130  # Ctrl-C
     with Catalogue(workspace.db_path) as cat:
@@ -206,6 +208,69 @@ def test_everyday_sentences_are_mixed_into_training_only(workspace):
     assert everyday_slots(8, 42, 0.0) == set()
 
 
+def test_clean_share_catalogues_a_few_clean_clips_and_caches_the_rest(workspace):
+    from atc_whisper.data.prepare import catalogues_clean
+
+    n = 16
+    settings = _settings(samples=n, engines=["espeak"], clean_share=0.25, augmented_per_sample=1, test_voice_share=0.0,
+                         workers=1)
+    chosen = {i for i in range(n) if catalogues_clean(42, i, 0.25)}
+    assert 0 < len(chosen) < n
+    first = prepare_dataset(workspace, settings, progress=False)
+    assert first.added_samples == n + len(chosen) and first.synthesis["espeak"]["clips"] == n
+    with Catalogue(workspace.db_path) as cat:
+        samples = cat.samples()
+    clean = [s for s in samples if not s.augmented]
+    radio = [s for s in samples if s.augmented]
+    assert len(radio) == n  # every utterance still has its radio variant
+    assert sorted(int(s.uid.split("-")[2]) for s in clean) == sorted(chosen)
+    assert _wav_files(workspace) == {s.audio_path.resolve() for s in samples}  # synthetic/ holds only catalogued clips
+    cached = sorted(workspace.clean_cache_dir.glob("*.wav"))  # kept as the variants' source, not catalogued
+    assert {p.stem for p in cached} == {s.parent_uid for s in radio} - {s.uid for s in clean}
+    for s in radio:  # the meaning says what kind of transmission it is
+        assert s.meaning["kind"] and s.meaning["phraseology"] in ("icao", "faa") and "blocked" in s.meaning
+
+    # More variants later come from the kept clean clips: nothing is synthesised again.
+    more = prepare_dataset(workspace, settings.replace(data={"augmented_per_sample": 3}), progress=False)
+    assert more.added_samples == 2 * n and more.synthesis == {}
+    with Catalogue(workspace.db_path) as cat:
+        samples = cat.samples()
+        assert cat.verify_files() == []
+    for uid in {s.parent_uid for s in samples if s.augmented}:  # every variant of an utterance: one voice, one prosody
+        variants = [s for s in samples if s.parent_uid == uid]
+        assert len(variants) == 3
+        assert len({(s.voice, json.dumps(s.params["tts"], sort_keys=True)) for s in variants}) == 1
+
+    # Every clean clip wanted now: the cached ones move into the dataset folder, still not synthesised.
+    everything = prepare_dataset(workspace, settings.replace(data={"augmented_per_sample": 3, "clean_share": 1.0}),
+                                 progress=False)
+    assert everything.added_samples == n - len(chosen) and everything.synthesis == {}
+    assert not list(workspace.clean_cache_dir.glob("*.wav"))
+    with Catalogue(workspace.db_path) as cat:
+        samples = cat.samples()
+        assert cat.verify_files() == [] and len([s for s in samples if not s.augmented]) == n
+    assert _wav_files(workspace) == {s.audio_path.resolve() for s in samples}
+
+
+def test_without_radio_variants_every_clean_clip_is_catalogued(workspace):
+    prepare_dataset(workspace, _settings(samples=4, engines=["espeak"], clean_share=0.0, augmented_per_sample=0),
+                    progress=False)
+    with Catalogue(workspace.db_path) as cat:
+        assert cat.count() == 4 and not cat.samples(augmented=True)
+
+
+def test_blocked_transmissions_get_the_blocking_burst(workspace):
+    seed, index = next((s, i) for s in range(200) for i, u in enumerate(generate_utterances(8, s)) if u.blocked)
+    settings = _settings(samples=index + 1, seed=seed, engines=["espeak"], clean_share=0.0, test_voice_share=0.0,
+                         plain_fraction=0.0)
+    prepare_dataset(workspace, settings, progress=False)
+    utterance = generate_utterances(index + 1, seed)[index]
+    with Catalogue(workspace.db_path) as cat:
+        variant = next(s for s in cat.samples(augmented=True) if s.text_norm == utterance.reference)
+    assert variant.meaning["blocked"] is True and variant.params["channel"]["blocked"] is True
+    assert variant.params["channel"]["blocked_s"] >= 0.3
+
+
 def _catalogue_rows(workspace) -> list[tuple]:
     """Every row as the data it holds (paths relative to the workspace)."""
     with Catalogue(workspace.db_path) as cat:
@@ -216,7 +281,12 @@ def _catalogue_rows(workspace) -> list[tuple]:
 def test_two_workers_make_the_same_catalogue_as_one(tmp_path):
     from atc_whisper.workspace import Workspace
 
-    settings = _settings(samples=6, engines=["espeak", "flite"], test_fraction=0.2)
+    # Every radio effect on, the second station (another transmission synthesised inside the
+    # worker) and a blocked transmission included: the workers must draw them all alike.
+    seed = next(s for s in range(200) if any(u.blocked for u in generate_utterances(6, s)))
+    settings = _settings(samples=6, seed=seed, engines=["espeak", "flite"], test_fraction=0.2).replace(channel={
+        "overlap_probability": 1.0, "heterodyne_probability": 1.0, "fade_probability": 1.0,
+        "receiver_clip_probability": 1.0, "codec_probability": 1.0, "bundled_noise_probability": 1.0})
     made = {}
     for workers in (1, 2):
         ws = Workspace.at(tmp_path / f"w{workers}")
@@ -227,6 +297,9 @@ def test_two_workers_make_the_same_catalogue_as_one(tmp_path):
         made[workers] = _catalogue_rows(ws)
     assert made[1] == made[2]  # same voices, prosody, channel, files and hashes
     assert {row[4] for row in made[1]} == {"espeak", "flite"}
+    channels = [json.loads(row[7])["channel"] for row in made[1] if "channel" in json.loads(row[7])]
+    assert any(c["overlap"] and c.get("overlap_text") for c in channels)  # a second station spoke
+    assert any(c["blocked"] for c in channels)
 
 
 def test_voices_are_spread_and_the_summary_counts_them(workspace):
@@ -256,22 +329,6 @@ def test_voices_are_spread_and_the_summary_counts_them(workspace):
     assert sum(by_voice.values()) == 14 and max(by_voice.values()) <= 4
     rows = {r["engine"]: r for r in voice_summary(by_voice)}
     assert sum(r["utterances"] for r in rows.values()) == 14 and rows["espeak"]["voices"] >= 3
-
-
-def test_clean_clips_are_cached_for_more_variants(workspace):
-    settings = _settings(samples=3, engines=["espeak"], keep_clean=False, augmented_per_sample=1)
-    first = prepare_dataset(workspace, settings, progress=False)
-    assert first.added_samples == 3 and first.synthesis["espeak"]["clips"] == 3
-    cached = sorted(workspace.synthetic_dir.glob("*.wav"))
-    assert len(cached) == 3  # kept as the variants' source, not catalogued
-    more = prepare_dataset(workspace, settings.replace(data={"augmented_per_sample": 3}), progress=False)
-    assert more.added_samples == 6 and more.synthesis == {}  # nothing synthesised again
-    with Catalogue(workspace.db_path) as cat:
-        samples = cat.samples()
-        assert all(s.augmented for s in samples) and cat.verify_files() == []
-    for uid in {s.parent_uid for s in samples}:  # every variant of an utterance: one voice, one prosody
-        variants = [s for s in samples if s.parent_uid == uid]
-        assert len({(s.voice, json.dumps(s.params["tts"], sort_keys=True)) for s in variants}) == 1
 
 
 def test_a_missing_engine_is_named_with_its_install_step(workspace, monkeypatch):

@@ -42,6 +42,8 @@ def check(instruction: str, readback: str):
     ("turn right heading zero two zero descend one thousand five hundred feet",
      "heading zero two zero one thousand five hundred feet"),  # two bare values in a row
     ("taxi to holding point alfa two runway zero two left", "taxi to holding point alfa two runway zero two left"),
+    ("climb flight level eight zero contact reims control one three two decimal zero seven five",
+     "flight level eight zero one three two decimal zero seven five"),  # FL080, not FL801 then 32.075
 ])
 def test_equivalent_readbacks_are_ok(instruction, readback):
     result = check(instruction, readback)
@@ -96,15 +98,36 @@ def test_result_dict_has_the_contract_fields():
         "status": "ok", "instruction": 4, "differences": []}
 
 
-@pytest.mark.parametrize(("instruction", "readback"), [
+@pytest.mark.parametrize(("instruction", "readback", "item"), [
     # a value that could not have been said (a dropped digit) is a recognition error, not a wrong readback
-    ("turn left heading two seven zero", "left heading two seven"),
-    ("squawk four five two one", "squawking four five one"),  # the keyword is there, the value garbled
-    ("cross runway zero right", "crossing runway zero five right"),  # nothing readable was instructed
-    ("contact tower one one eight decimal seven", "one one eight decimal"),
+    ("turn left heading two seven zero", "left heading two seven", "heading"),
+    ("squawk four five two one", "squawking four five one", "squawk"),  # the keyword is there, the value garbled
+    ("contact tower one one eight decimal seven", "one one eight decimal", "frequency"),
 ])
-def test_misheard_values_are_not_flagged(instruction, readback):
-    assert check(instruction, readback).status == "ok"
+def test_misheard_values_are_neither_flagged_nor_ok(instruction, readback, item):
+    result = check(instruction, readback)
+    assert result.status == "unchecked" and not result.mismatch and result.differences == ()
+    assert result.unreadable == (item,) and result.describe() == f"not checked: {item} unreadable"
+
+
+def test_an_instruction_without_a_readable_value_has_nothing_to_compare():
+    # the instruction's runway was not understood ("zero right"): the readback repeats all it readably said
+    result = check("cross runway zero right", "crossing runway zero five right")
+    assert result.status == "ok" and result.unreadable == ()
+
+
+def test_garbled_level_from_a_real_transcript_is_not_ok():
+    # tiny.en wrote "climbing flight level three five zero, speedbird one two three" as this
+    instruction, readback = "Speedbird 123, climb flight level 350", "Climbing flight level 3 for Nero, speedbird 1 2 3"
+    result = check_readback(parse_atc(instruction), parse_atc(readback), readback_text=readback)
+    assert result.status == "unchecked" and result.unreadable == ("level",) and result.differences == ()
+
+
+def test_a_real_difference_beside_an_unreadable_item_is_still_a_mismatch():
+    result = check("climb flight level three five zero squawk four five two one",
+                   "climbing flight level three three zero squawking four five one")
+    assert result.status == "mismatch" and result.unreadable == ("squawk",)
+    assert [(d.item, d.heard) for d in result.differences] == [("level", "FL330")]
 
 
 def test_extra_items_in_the_readback_are_not_flagged():

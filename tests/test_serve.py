@@ -247,6 +247,8 @@ def test_search_correct_export_import(server, client, clip, run_cli):
     item = found["items"][0]
     assert item["frequency"] == "Tower" and item["reasons"] == ["low_logprob"] and item["low_confidence"] is True
     assert item["audio_url"] == f"/api/transmissions/{ids[0]}/audio" and "audio_path" not in item
+    # A row stored without the conversation's fields (an older row, a file transcript) has them as null.
+    assert [item[k] for k in ("role", "role_score", "exchange", "readback", "session")] == [None] * 5
     assert [t["id"] for t in client.get("/api/transmissions", params={"callsign": "speedbird"}).json()["items"]] == [ids[1]]
     window = {"since": "2026-11-24T21:00", "until": "2026-11-24T21:30", "frequency": "Tower"}
     assert [t["id"] for t in client.get("/api/transmissions", params=window).json()["items"]] == [ids[0]]
@@ -260,6 +262,7 @@ def test_search_correct_export_import(server, client, clip, run_cli):
     assert found_ids(callsign="DAL234") == found_ids(q="DAL234 climb") == [ids[0]]
     assert found_ids(callsign="BAW", since="2026-11-24", until="2026-11-24") == [ids[1]]
     assert found_ids(frequency="Tow") == []  # a frequency is matched exactly
+    assert ids[0] in found_ids(role="unknown", readback="none") and found_ids(role="pilot", q="climb delta") == []
     assert "text_norm" not in client.get("/api/transmissions", params={"limit": 1}).json()["items"][0]
     bad = client.get("/api/transmissions", params={"since": "last tuesday"})
     assert "not understood" in _assert_error(bad, 400, "since") and bad.json()["error"]["param"] == "since"

@@ -85,6 +85,8 @@ def test_uneven_shares_and_zero_weight() -> None:
     assert sum(i < 30 for i in drawn) == 20
     groups, _ = source_mix(items, {"imported": 0.0, "synthetic": 1.0})
     assert all(i >= 30 for i in SourceMixSampler(groups, {"imported": 0.0, "synthetic": 1.0}, batch_size=8, seed=0))
+    with pytest.raises(ConfigError, match=r"no source with training clips has a positive share .*train\.source_weights"):
+        SourceMixSampler(groups, {"imported": 0.0, "synthetic": 0.0}, batch_size=8, seed=0)
 
 
 def test_check_names_uncovered_sources_and_idle_keys() -> None:

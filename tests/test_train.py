@@ -26,6 +26,7 @@ from atc_whisper.train.dataset import (
     SpeechDataset,
     TrainItem,
     WhisperCollator,
+    encoder_fingerprint,
 )
 from conftest import run_cli
 from train_helpers import PHRASES, make_catalogue
@@ -132,6 +133,70 @@ def test_encoder_cache_matches_the_encoder_and_feeds_the_decoder(model_and_proce
         loss_cached = model(**batch_cached).loss.item()
         loss_full = model(**batch_full).loss.item()
     assert loss_cached == pytest.approx(loss_full, rel=0.02)
+
+
+@pytest.mark.parametrize(("compute_type", "tolerance"), [("int8", 0.08), ("float32", 0.005)])
+def test_ct2_encoder_cache_is_close_to_the_torch_one(model_and_processor, items, tmp_path, tiny_en, session_workspace,
+                                                     compute_type, tolerance) -> None:
+    from atc_whisper.models.export import export_ct2
+    from atc_whisper.train.dataset import CT2Encoder
+
+    model, processor = model_and_processor
+    ct2_dir = export_ct2(tiny_en.hf_dir, session_workspace, quantization="int8" if compute_type == "int8" else "default")
+    fast = EncoderCache(tmp_path, model, processor.feature_extractor,
+                        encoder=CT2Encoder(ct2_dir, compute_type, threads=2))
+    torch_cache = EncoderCache(tmp_path, model, processor.feature_extractor)
+    assert fast.folder.name == f"{torch_cache.folder.name}-ct2-{compute_type}"  # its own cache
+    a = [np.load(f).astype(np.float32) for f in fast.ensure(items)]
+    b = [np.load(f).astype(np.float32) for f in torch_cache.ensure(items)]
+    for x, y in zip(a, b, strict=True):
+        assert x.shape == y.shape == (1500, 384)
+        assert np.linalg.norm(x - y) / np.linalg.norm(y) < tolerance
+    # What the decoder sees from either cache gives nearly the same loss.
+    labels = LabelEncoder(processor.tokenizer, model.generation_config)
+    losses = []
+    for cache in (fast, torch_cache):
+        batch = WhisperCollator()([CachedEncoderDataset(items[:1], [cache.path_for(items[0])], labels)[0]])
+        with torch.inference_mode():
+            losses.append(model(**batch).loss.item())
+    assert losses[0] == pytest.approx(losses[1], rel=5 * tolerance)
+
+
+def test_bf16_encoder_cache_is_within_a_percent_or_two(model_and_processor, items, tmp_path) -> None:
+    from atc_whisper.train.dataset import TorchEncoder
+
+    model, processor = model_and_processor
+    exact = EncoderCache(tmp_path, model, processor.feature_extractor)
+    fast = EncoderCache(tmp_path, model, processor.feature_extractor, encoder=TorchEncoder(model, "bf16"))
+    assert fast.folder.name == f"{exact.folder.name}-torch-bf16" and exact.folder.name == encoder_fingerprint(model)
+    for a, b in zip(fast.ensure(items), exact.ensure(items), strict=True):
+        x, y = np.load(a).astype(np.float32), np.load(b).astype(np.float32)
+        assert 1e-4 < np.linalg.norm(x - y) / np.linalg.norm(y) < 0.03  # bfloat16 products: close, not equal
+
+
+def test_torch_encoder_refuses_other_precisions(model_and_processor) -> None:
+    from atc_whisper.errors import ConfigError
+    from atc_whisper.train.dataset import TorchEncoder
+
+    with pytest.raises(ConfigError, match=r"fp32 or bf16, not 'int8'; set train\.encoder_cache_backend"):
+        TorchEncoder(model_and_processor[0], "int8")
+
+
+def test_auto_cache_backend_follows_the_cpu(model_and_processor, tmp_path) -> None:
+    from atc_whisper.config import Settings
+    from atc_whisper.train.dataset import TorchEncoder, cpu_has_native_bf16
+    from atc_whisper.train.setup import Plan
+    from atc_whisper.train.trainer import _cache_encoder
+    from atc_whisper.workspace import Workspace
+
+    model, _ = model_and_processor
+    plan = Plan(model_name="m", hf_dir=tmp_path, english_only=True, mode="decoder_cached", device="cpu",
+                precision="fp32", train_samples=[], dev_samples=[], output_dir=tmp_path)
+    encoder = _cache_encoder(plan, model, Settings(), Workspace.at(tmp_path))
+    assert isinstance(encoder, TorchEncoder)
+    assert encoder.precision == ("bf16" if cpu_has_native_bf16() else "fp32")
+    pinned = Settings().replace(train={"encoder_cache_backend": "torch-fp32"})
+    assert _cache_encoder(plan, model, pinned, Workspace.at(tmp_path)).precision == "fp32"
 
 
 def test_length_grouped_sampler_is_a_seeded_permutation() -> None:

@@ -117,7 +117,7 @@ def _outputs_exist(stage: str, workspace: Workspace) -> bool:
         return _has_model(workspace.model_dir)
     if stage == "evaluate":
         return workspace.evaluation_report.exists() and workspace.evaluation_results.exists()
-    raise ValueError(stage)
+    raise ValueError(stage)  # a programming error: STAGES names every stage handled here
 
 
 def _run_stage(stage: str, workspace: Workspace, settings: Settings, progress: bool) -> dict[str, Any]:
@@ -140,7 +140,7 @@ def _run_stage(stage: str, workspace: Workspace, settings: Settings, progress: b
 
         evaluation = run_evaluation(workspace, settings, progress=progress)
         return {"summary": evaluation.summary}
-    raise ValueError(stage)
+    raise ValueError(stage)  # a programming error: STAGES names every stage handled here
 
 
 def _as_detail(obj: Any) -> dict[str, Any]:

@@ -124,6 +124,11 @@ class Workspace:
         return self.data_dir / "cache"
 
     @property
+    def clean_cache_dir(self) -> Path:
+        """Clean TTS clips that are not catalogued themselves, kept as the source of their radio variants."""
+        return self.cache_dir / "clean"
+
+    @property
     def live_dir(self) -> Path:
         return self.data_dir / "live"
 

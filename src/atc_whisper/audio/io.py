@@ -206,6 +206,7 @@ def _ffmpeg_blocks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
     cmd = [exe, "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", str(sample_rate), "-"]
     proc = subprocess.run(cmd, capture_output=True, check=False)
     if proc.returncode != 0:
+        # internal: the caller catches this and reports every decoder's complaint as one AudioError
         raise ValueError(proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or "ffmpeg failed")
     yield np.frombuffer(proc.stdout, dtype=np.float32)
 

@@ -97,7 +97,7 @@ def _run(app: App, source: AudioSource, model: str | None, engine_name: str | No
          no_catalogue: bool, duration: float | None, known: list[str] | None) -> tuple[LiveSummary, bool]:
     """Load the engine, wire the sinks and run the session; the summary is printed even on error."""
     from ..live.outputs import AudioSink, CatalogueSink, JsonlSink
-    from ..live.runner import LiveSession, live_decode_settings
+    from ..live.runner import LiveSession, live_decode_settings, session_id
     from ..live.view import ConsoleView
     from ..models.resolve import default_model_name
     from ..transcribe import load_engine
@@ -108,13 +108,15 @@ def _run(app: App, source: AudioSource, model: str | None, engine_name: str | No
     jsonl_path = jsonl or workspace.live_dir / "transcripts.jsonl"
     view = ConsoleView()
     sinks: list[Sink] = []
+    session_name = session_id()  # the records' session and the saved audio's file prefix
     if settings.live.save_audio:
-        sinks.append(AudioSink(workspace.live_dir / "audio"))
+        sinks.append(AudioSink(workspace.live_dir / "audio", session=session_name))
     sinks += [view, JsonlSink(jsonl_path)]
     if not no_catalogue:
         sinks.append(CatalogueSink(workspace.db_path, root=workspace.root))
     view.header(source.description, str(model_name), getattr(engine, "name", "?"), settings.segment.vad)
-    session = LiveSession(source, engine, settings, sinks, max_audio_s=duration, callsigns=known)
+    session = LiveSession(source, engine, settings, sinks, max_audio_s=duration, callsigns=known,
+                          session=session_name)
     try:
         summary = session.run()
     finally:

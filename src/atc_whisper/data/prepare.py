@@ -1,8 +1,8 @@
 """Synthetic dataset preparation: phraseology -> TTS voice -> clean clip -> radio variants -> catalogue.
 
 ``prepare_dataset`` generates ``data.samples`` utterances with the seeded phraseology
-generator, gives each a voice and prosody, synthesises it, writes the clean clip under
-``data/atc_dataset/synthetic/`` and ``data.augmented_per_sample`` radio-channel variants under
+generator, gives each a voice and prosody, synthesises it, writes the clean clip (see "Clean
+clips" below) and ``data.augmented_per_sample`` radio-channel variants under
 ``data/augmented/``, and records every clip in the catalogue. It then writes
 ``data/atc_dataset/metadata.csv`` and the aviation vocabulary file.
 
@@ -20,10 +20,19 @@ Workers: the clips are made by ``data.workers`` processes (0 = one per core) whi
 process plans (voice and prosody per utterance, drawn from generators seeded by the seed and
 the utterance's position) and catalogues the results in generation order. Every random draw
 is fixed by (seed, index), so the catalogue is the same whatever the number of workers (the
-audio too, for the deterministic engines: all but Piper). The clean clip of an utterance stays
-in ``data/atc_dataset/synthetic/`` even when it is not catalogued (``data.keep_clean`` false),
-as the cache its radio variants are made from: asking for more variants later does not
-synthesise it again, and it keeps the voice and prosody recorded with its rows.
+audio too, for the deterministic engines: all but Piper), radio effects included: the second
+station's other transmission is drawn from the variant's own generator inside the worker.
+
+Clean clips: every utterance is synthesised once; the clean clip is the source of its radio
+variants and stays on disk so that more variants later come from the same speech, with the
+voice and prosody its rows record. Only a share ``data.clean_share`` of the utterances (drawn
+per utterance from the seed and its position; all of them without radio variants) catalogue
+their clean clip as a training sample, in ``data/atc_dataset/synthetic/``: radio listeners never
+hear studio speech. The others are kept in ``data/cache/clean/``, outside the dataset folder,
+which then holds exactly the catalogued clips; a clip moves between the two when
+``data.clean_share`` changes. Blocked transmissions (``Utterance.blocked``) get the channel's
+blocking burst, and the channel's second-station effect mixes in another generated
+transmission (eSpeak, cheap).
 
 Rehearsal: a share ``data.plain_fraction`` of the generator's slots holds an everyday English
 sentence (:mod:`atc_whisper.phraseology.everyday`, phase ``"everyday"``, no role or callsign)
@@ -181,6 +190,18 @@ def everyday_slots(n: int, seed: int, fraction: float) -> set[int]:
     return {i for i in range(n) if np.random.default_rng([seed, i, 7_777]).random() < fraction}
 
 
+def catalogues_clean(seed: int, index: int, share: float) -> bool:
+    """Whether the ``index``-th utterance catalogues its clean clip (``data.clean_share``).
+
+    Drawn per utterance from (seed, index), so growing ``data.samples`` keeps earlier choices.
+    """
+    return share >= 1.0 or (share > 0.0 and np.random.default_rng([seed, index, 8_888]).random() < share)
+
+
+#: Offset of the generator seed whose transmissions are the second stations of the channel.
+INTERFERER_SEED_OFFSET = 7_919
+
+
 def group_of(reference: str) -> str:
     """Leakage group of a synthetic utterance: its reference text."""
     return "text:" + hashlib.sha1(reference.encode("utf-8")).hexdigest()[:16]
@@ -269,7 +290,11 @@ class VoicePlan:
 
 def _meaning(utterance: Any) -> dict[str, Any]:
     commands = [c.as_dict() for c in getattr(utterance, "commands", ()) or ()]
-    return {"callsign": getattr(utterance, "callsign", None), "commands": commands}
+    meaning: dict[str, Any] = {"callsign": getattr(utterance, "callsign", None), "commands": commands}
+    for key in ("kind", "blocked", "phraseology"):  # transmission kind, cut short, ICAO or FAA forms
+        if hasattr(utterance, key):
+            meaning[key] = getattr(utterance, key)
+    return meaning
 
 
 def _existing_group_splits(catalogue: Catalogue) -> dict[str, str]:
@@ -303,18 +328,22 @@ def prepare_dataset(workspace: Workspace, settings: Settings, *, progress: bool 
     started = time.perf_counter()
     data = settings.data
     report = PrepareReport(requested=data.samples)
-    if not data.keep_clean and data.augmented_per_sample == 0:
-        raise DataError("nothing to prepare: data.keep_clean is false and data.augmented_per_sample is 0; "
-                        "keep the clean clips or ask for at least one radio variant.")
-    utterances: list[Any] = list(generate_utterances(data.samples, data.seed, pilot_fraction=data.pilot_fraction))
+    utterances: list[Any] = list(generate_utterances(data.samples, data.seed, pilot_fraction=data.pilot_fraction,
+                                                     short_fraction=data.short_fraction, us_fraction=data.us_fraction))
     everyday = everyday_slots(len(utterances), data.seed, data.plain_fraction)
     for index in everyday:
         utterances[index] = EverydayUtterance.make(data.seed, index)
     plan = VoicePlan(list(data.engines), list(data.test_voices), data.test_voice_share, list(data.engine_weights),
                      data.kokoro_blend_share)
-    workspace.synthetic_dir.mkdir(parents=True, exist_ok=True)
-    workspace.augmented_dir.mkdir(parents=True, exist_ok=True)
-    for folder in (workspace.synthetic_dir, workspace.augmented_dir):
+    interferer_voices: list[str] = []
+    if data.augmented_per_sample > 0 and "espeak" in data.engines:
+        from ..audio.tts import list_voices
+
+        # Second stations: cheap eSpeak voices, never a held-out test voice; listed once here so
+        # that every worker draws from the same list.
+        interferer_voices = [v.id for v in list_voices(["espeak"]) if v.id not in set(data.test_voices)]
+    for folder in (workspace.synthetic_dir, workspace.augmented_dir, workspace.clean_cache_dir):
+        folder.mkdir(parents=True, exist_ok=True)
         remove_partial_files(folder)
 
     with Catalogue(workspace.db_path) as catalogue:
@@ -336,16 +365,17 @@ def prepare_dataset(workspace: Workspace, settings: Settings, *, progress: bool 
                 job = _plan_one(index, utterance, splits[index], workspace, settings, plan, catalogue, existing)
                 if job is None:
                     _replace(catalogue, _stale_uids(existing, data.seed, index, sample_uid(data.seed, index, utterance.text)),
-                             [], existing, report, index)
+                             [], existing, report, index, workspace)
                     report.already_complete += 1
                 else:
                     jobs.append(job)
             report.workers = worker_count(data.workers, len(jobs))
             bar = tqdm(total=len(utterances), initial=report.already_complete, desc="prepare", unit="utt",
                        disable=not progress)
-            for job, made in zip(jobs, _make_all(jobs, settings, workspace, report.workers), strict=True):
-                _commit(job, made, utterances[job.index], groups[job.index], splits[job.index], settings, catalogue,
-                        existing, report, run_id)
+            made_all = _make_all(jobs, settings, workspace, report.workers, interferer_voices)
+            for job, made in zip(jobs, made_all, strict=True):
+                _commit(job, made, utterances[job.index], groups[job.index], splits[job.index], settings, workspace,
+                        catalogue, existing, report, run_id)
                 bar.update(1)
                 bar.set_postfix(added=report.added_samples, skipped=len(report.skipped), refresh=False)
             bar.close()
@@ -402,10 +432,15 @@ class _Job:
     """The missing clips of one utterance, planned here and made by a worker.
 
     Attributes:
-        reuse_clean: the clean clip is on disk (catalogued, or cached for its variants): load
-            it instead of synthesising.
+        clean_path: where the clean clip belongs: ``data/atc_dataset/synthetic/`` when it is
+            (or is now to be) catalogued, else the clean-clip cache ``data/cache/clean/``.
+        reuse_from: the clean clip already on disk (in either place, made with the voice and
+            prosody its rows record): loaded instead of synthesised, and moved to
+            ``clean_path`` if it lies elsewhere. None: synthesise it.
         write_clean: write the synthesised clean clip (false when its row exists already).
-        catalogue_clean: the clean clip gets a row of its own (``data.keep_clean``, not catalogued yet).
+        catalogue_clean: the clean clip gets a row of its own (``data.clean_share``, not catalogued yet).
+        blocked: the transmission was cut short (``Utterance.blocked``): its variants end in the
+            channel's blocking burst.
         variants: (k, uid) of each radio variant to make.
     """
 
@@ -414,9 +449,11 @@ class _Job:
     voice: str
     tts_params: dict[str, Any]
     clean_uid: str
-    reuse_clean: bool
+    clean_path: Path
+    reuse_from: Path | None
     write_clean: bool
     catalogue_clean: bool
+    blocked: bool
     variants: tuple[tuple[int, str], ...]
 
 
@@ -448,7 +485,8 @@ def _plan_one(index: int, utterance: Any, split: str, workspace: Workspace, sett
     data = settings.data
     clean_uid = sample_uid(data.seed, index, utterance.text)
     aug_uids = [f"{clean_uid}-aug{k}" for k in range(data.augmented_per_sample)]
-    wanted = ([clean_uid] if data.keep_clean else []) + aug_uids
+    keep_clean = data.augmented_per_sample == 0 or catalogues_clean(data.seed, index, data.clean_share)
+    wanted = ([clean_uid] if keep_clean else []) + aug_uids
     if all(u in existing for u in wanted):
         return None
     # Every random draw of this utterance comes from generators seeded by (seed, index, stream),
@@ -461,21 +499,32 @@ def _plan_one(index: int, utterance: Any, split: str, workspace: Workspace, sett
     known = next((row for u in [clean_uid, *aug_uids] if u in existing and (row := catalogue.sample(u))), None)
     if known is not None and known.voice:
         voice, tts_params = known.voice, dict(known.params.get("tts") or {})
-    clean_path = workspace.synthetic_dir / f"{clean_uid}.wav"
-    reuse = known is not None and clean_path.exists()
+    catalogue_clean = keep_clean and clean_uid not in existing
+    catalogued, cached = _clean_paths(workspace, clean_uid)
+    clean_path = catalogued if catalogue_clean or clean_uid in existing else cached
+    on_disk = next((p for p in (clean_path, catalogued, cached) if p.exists()), None)
+    reuse_from = on_disk if known is not None else None  # without rows, nothing says how it was made
     return _Job(index=index, text=utterance.text, voice=voice, tts_params=tts_params, clean_uid=clean_uid,
-                reuse_clean=reuse, write_clean=not reuse and clean_uid not in existing,
-                catalogue_clean=data.keep_clean and clean_uid not in existing,
+                clean_path=clean_path, reuse_from=reuse_from,
+                write_clean=reuse_from is None and clean_uid not in existing, catalogue_clean=catalogue_clean,
+                blocked=bool(getattr(utterance, "blocked", False)),
                 variants=tuple((k, u) for k, u in enumerate(aug_uids) if u not in existing))
+
+
+def _clean_paths(workspace: Workspace, clean_uid: str) -> tuple[Path, Path]:
+    """The two places of a clean clip: catalogued (the dataset folder) and cached (uncatalogued)."""
+    return workspace.synthetic_dir / f"{clean_uid}.wav", workspace.clean_cache_dir / f"{clean_uid}.wav"
 
 
 class _Maker:
     """Makes the clips of planned utterances: TTS, duration check, radio variants, files, hashes."""
 
-    def __init__(self, settings: Settings, workspace: Workspace, parent_pid: int | None = None) -> None:
+    def __init__(self, settings: Settings, workspace: Workspace, parent_pid: int | None = None,
+                 interferer_voices: list[str] | None = None) -> None:
         self.settings = settings
         self.workspace = workspace
         self.parent_pid = parent_pid  # a worker's: it stops when that process is gone
+        self.interferer_voices = list(interferer_voices or [])
         self.channel: Any = None
         if settings.data.augmented_per_sample > 0:
             from ..audio.channel import RadioChannel
@@ -488,10 +537,10 @@ class _Maker:
 
         data = self.settings.data
         made = _Made()
-        clean_path = self.workspace.synthetic_dir / f"{job.clean_uid}.wav"
+        clean_path = job.clean_path
         try:
-            if job.reuse_clean:
-                clean = load_audio(clean_path)
+            if job.reuse_from is not None:
+                clean = load_audio(job.reuse_from)
             else:
                 t0, cpu0 = time.perf_counter(), cpu_seconds()
                 clean = synthesize(job.text, job.voice, **job.tts_params)
@@ -508,10 +557,14 @@ class _Maker:
         if job.write_clean:
             self._check_parent()
             write_wav(clean_path, clean)  # also the cache the variants are made from
+        elif job.reuse_from is not None and job.reuse_from != clean_path:
+            self._check_parent()
+            os.replace(job.reuse_from, clean_path)  # data.clean_share changed: catalogued now, or no longer
         if job.catalogue_clean:
             made.clips.append(_Clip(job.clean_uid, clean_path, duration, sha256_file(clean_path)))
         for k, uid in job.variants:
-            radio, channel_params = self.channel.apply(clean, np.random.default_rng([data.seed, job.index, k + 1]))
+            radio, channel_params = self.channel.apply(clean, np.random.default_rng([data.seed, job.index, k + 1]),
+                                                       blocked=job.blocked, interferer=self._interferer(job.voice))
             seconds = duration_s(radio)
             if seconds > data.max_duration_s:
                 made.skips.append((uid, f"radio variant is {seconds:.1f} s > data.max_duration_s"))
@@ -521,6 +574,29 @@ class _Maker:
             write_wav(path, radio)
             made.clips.append(_Clip(uid, path, seconds, sha256_file(path), channel_params))
         return made
+
+    def _interferer(self, voice: str) -> Any:
+        """The channel's second station: another generated transmission, spoken by an eSpeak voice.
+
+        Made only when the channel draws the effect, from the variant's own random generator, so
+        a variant is the same in any worker; the other transmission comes from a separate
+        generator seed (:data:`INTERFERER_SEED_OFFSET`).
+        """
+        from ..audio.tts import random_voice_params, synthesize
+        from ..phraseology.generator import generate_utterance
+
+        data = self.settings.data
+        voices = self.interferer_voices
+
+        def make(rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+            other = generate_utterance(data.seed + INTERFERER_SEED_OFFSET, int(rng.integers(0, 1_000_000)),
+                                       pilot_fraction=data.pilot_fraction, short_fraction=data.short_fraction,
+                                       us_fraction=data.us_fraction)
+            speaker = voices[int(rng.integers(len(voices)))] if voices else voice
+            return synthesize(other.text, speaker, **random_voice_params(speaker, rng)), {"text": other.reference,
+                                                                                          "voice": speaker}
+
+        return make
 
     def _check_parent(self) -> None:
         """A worker whose prepare process was killed (``kill -9``) writes nothing more: the re-run
@@ -532,10 +608,10 @@ class _Maker:
 _WORKER: _Maker | None = None
 
 
-def _init_worker(settings: Settings, workspace: Workspace, parent_pid: int) -> None:
+def _init_worker(settings: Settings, workspace: Workspace, parent_pid: int, interferer_voices: list[str]) -> None:
     global _WORKER
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    _WORKER = _Maker(settings, workspace, parent_pid)
+    _WORKER = _Maker(settings, workspace, parent_pid, interferer_voices)
 
 
 def _make_in_worker(job: _Job) -> _Made:
@@ -543,16 +619,18 @@ def _make_in_worker(job: _Job) -> _Made:
     return _WORKER.make(job)
 
 
-def _make_all(jobs: list[_Job], settings: Settings, workspace: Workspace, workers: int) -> Iterator[_Made]:
+def _make_all(jobs: list[_Job], settings: Settings, workspace: Workspace, workers: int,
+              interferer_voices: list[str] | None = None) -> Iterator[_Made]:
     """The made clips of ``jobs``, in their order, from ``workers`` processes (1: this one)."""
+    voices = list(interferer_voices or [])
     if workers <= 1 or len(jobs) <= 1:
-        maker = _Maker(settings, workspace)
+        maker = _Maker(settings, workspace, interferer_voices=voices)
         for job in jobs:
             yield maker.make(job)
         return
     # spawn: workers start clean (no inherited ONNX thread pools), the same on every platform.
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_init_worker, initargs=(settings, workspace, os.getpid())) as pool:
+    with context.Pool(workers, initializer=_init_worker, initargs=(settings, workspace, os.getpid(), voices)) as pool:
         # At most two jobs per worker are queued, so an interrupted run leaves little half-done
         # work behind; results come back in generation order.
         queue = iter(jobs)
@@ -565,8 +643,8 @@ def _make_all(jobs: list[_Job], settings: Settings, workspace: Workspace, worker
             yield made
 
 
-def _commit(job: _Job, made: _Made, utterance: Any, group: str, split: str, settings: Settings, catalogue: Catalogue,
-            existing: set[str], report: PrepareReport, run_id: int) -> None:
+def _commit(job: _Job, made: _Made, utterance: Any, group: str, split: str, settings: Settings, workspace: Workspace,
+            catalogue: Catalogue, existing: set[str], report: PrepareReport, run_id: int) -> None:
     """Catalogue what a worker made of one utterance, in one transaction (in generation order)."""
     from ..audio.tts import split_voice_id
 
@@ -607,15 +685,18 @@ def _commit(job: _Job, made: _Made, utterance: Any, group: str, split: str, sett
                                params={**clean_params, "channel": clip.channel}))
     for uid, reason in made.skips:
         _skip(catalogue, report, uid, reason, run_id)
-    _replace(catalogue, _stale_uids(existing, data.seed, job.index, job.clean_uid), rows, existing, report, job.index)
+    _replace(catalogue, _stale_uids(existing, data.seed, job.index, job.clean_uid), rows, existing, report, job.index,
+             workspace)
 
 
 def _replace(catalogue: Catalogue, stale: list[str], rows: list[Sample], existing: set[str], report: PrepareReport,
-             index: int) -> None:
-    """Insert an utterance's rows and drop its stale predecessors in one transaction, then their files."""
+             index: int, workspace: Workspace) -> None:
+    """Insert an utterance's rows and drop its stale predecessors in one transaction, then their files
+    (the cached clean clips of the superseded words too)."""
     if not stale and not rows:
         return
     stale_files = [s.audio_path for u in stale if (s := catalogue.sample(u)) is not None]
+    stale_files += [p for uid in sorted({u.partition("-aug")[0] for u in stale}) for p in _clean_paths(workspace, uid)]
     with catalogue.transaction():  # the utterance's rows appear (and stale ones go) together
         if stale:
             catalogue.delete_samples(stale)

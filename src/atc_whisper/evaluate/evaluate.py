@@ -530,6 +530,7 @@ def evaluate_models(
     if not samples:
         raise DataError("nothing to evaluate: the sample list is empty.")
     if sample_callsigns is not None and len(sample_callsigns) != len(samples):
+        # a programming error: run_evaluation builds one list per sample
         raise ValueError("sample_callsigns needs one entry per sample")
     started = time.perf_counter()
     scorers = [_Scorer(s.text_norm, role=getattr(s, "role", None),

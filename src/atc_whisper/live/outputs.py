@@ -17,14 +17,13 @@ import csv
 import io
 import json
 import os
-import time
 from pathlib import Path
 from typing import IO
 
 from ..audio.segment import Transmission
 from ..errors import DataError
 from ..log import get_logger
-from .runner import LiveRecord
+from .runner import LiveRecord, session_id
 
 log = get_logger(__name__)
 
@@ -32,11 +31,6 @@ MANIFEST_NAME = "manifest.csv"
 #: Manifest columns: ``audio`` and ``text`` are what the generic importer reads; the rest
 #: help the person correcting transcripts (the importer ignores them).
 MANIFEST_COLUMNS = ("audio", "text", "low_confidence", "avg_logprob", "callsign", "started_at", "source")
-
-
-def session_id(wall: float | None = None) -> str:
-    """A sortable id for one live session, e.g. ``20261124T210500Z``."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if wall is None else wall))
 
 
 class _AppendFile:

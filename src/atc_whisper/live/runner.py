@@ -85,6 +85,10 @@ class LiveRecord:
         readback: For a pilot's readback, ``{"status": "ok"|"mismatch", "instruction": index,
             "differences": [{"item", "expected", "heard", "kind"}]}``; else None
             (see :mod:`atc_whisper.phraseology.conversation`).
+        session: Id of the live session it was heard in (:func:`session_id`, also the prefix
+            of its saved audio's file names). ``index``, ``exchange`` and the readback's
+            ``instruction`` count within one session, so (source, session, exchange) names an
+            exchange across restarts of the same frequency.
     """
 
     index: int
@@ -113,6 +117,7 @@ class LiveRecord:
     role_score: float = 0.5
     exchange: int | None = None
     readback: dict[str, Any] | None = None
+    session: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict, floats rounded to milliseconds (4 places for log-probs)."""
@@ -259,6 +264,11 @@ class LagQueue:
             return sum(t.duration_s for t in self._items if not t.tentative)
 
 
+def session_id(wall: float | None = None) -> str:
+    """A sortable id for one live session, e.g. ``20261124T210500Z``."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if wall is None else wall))
+
+
 def _iso(wall: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(wall)) + f".{int(wall % 1 * 1000):03d}Z"
 
@@ -276,11 +286,14 @@ class LiveSession:
         clock: Wall clock (Unix seconds).
         callsigns: Known callsigns: the decoding prompt, and recognised callsigns are snapped
             to them (:func:`atc_whisper.transcribe.annotate.annotate`, as file transcription does).
+        session: The id every record carries as ``session`` (default: :func:`session_id` of
+            now); give the saved audio's prefix so the two match.
     """
 
     def __init__(self, source: AudioSource, engine: Recogniser, settings: Settings, sinks: Sequence[Sink] = (),
                  *, segmenter: Segmenter | None = None, max_audio_s: float | None = None,
-                 clock: Callable[[], float] = time.time, callsigns: Sequence[str] | None = None) -> None:
+                 clock: Callable[[], float] = time.time, callsigns: Sequence[str] | None = None,
+                 session: str | None = None) -> None:
         from ..audio.vad import load_vad
         from ..transcribe.annotate import callsign_prompt
 
@@ -294,6 +307,7 @@ class LiveSession:
         self.max_audio_s = max_audio_s
         self.clock = clock
         self.callsigns = list(callsigns) if callsigns else None
+        self.session_id = session or session_id(clock())
         self._prompt = callsign_prompt(self.callsigns) if self.callsigns else None
         self.queue = LagQueue(settings.live.queue_size)
         self.summary = LiveSummary()
@@ -427,7 +441,7 @@ class LiveSession:
             reasons=list(getattr(result, "reasons", []) or []), callsign=facts.callsign, commands=facts.commands,
             latency_s=max(0.0, ready - t.end_captured_wall), decode_s=float(result.latency_s),
             wait_s=max(0.0, began - t.closed_wall), behind=self.queue.behind, end_reason=t.reason,
-            source=self.source.description, snapped_from=facts.snapped_from, **turn,
+            source=self.source.description, snapped_from=facts.snapped_from, session=self.session_id, **turn,
         )
         s = self.summary
         s.transmissions += 1

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..audio.io import SAMPLE_RATE
+from ..errors import ConfigError
 
 
 @dataclass
@@ -85,16 +86,22 @@ def synthetic_session(
     rng = np.random.default_rng(seed)
     gaps = [float(gaps_s)] * max(len(texts) - 1, 0) if isinstance(gaps_s, (int, float)) else [float(g) for g in gaps_s]
     if len(gaps) != max(len(texts) - 1, 0):
-        raise ValueError(f"need {len(texts) - 1} gaps for {len(texts)} transmissions, got {len(gaps)}")
+        raise ConfigError(f"need {len(texts) - 1} gaps for {len(texts)} transmissions, got {len(gaps)}; give one gap "
+                          "between each two transmissions, or a single number for all.")
     voices = [voice] * len(texts) if isinstance(voice, str) else list(voice)
     if len(voices) != len(texts):
-        raise ValueError(f"need one voice per transmission ({len(texts)}), got {len(voices)}")
+        raise ConfigError(f"need one voice per transmission ({len(texts)}), got {len(voices)}; give a single voice "
+                          "or a list as long as the texts.")
     channel = None
     if radio:
         from ..audio.channel import RadioChannel
         from ..config import ChannelSettings
 
-        channel = RadioChannel(ChannelSettings(snr_db_min=30.0, snr_db_max=40.0))
+        # A light channel (band, hum, squelch at a high SNR): the feed tests segmentation, not
+        # robustness, so the receiver's distortions and interference stay off.
+        channel = RadioChannel(ChannelSettings(snr_db_min=30.0, snr_db_max=40.0, bundled_noise_probability=0.0,
+                                               receiver_clip_probability=0.0, heterodyne_probability=0.0,
+                                               fade_probability=0.0, overlap_probability=0.0, codec_probability=0.0))
     parts = [np.zeros(int(lead_s * SAMPLE_RATE), dtype=np.float32)]
     spans = []
     position = len(parts[0])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 
+from atc_whisper.errors import ConfigError
 from atc_whisper.phraseology.vocabulary import DIGIT_WORDS, ICAO_ALPHABET
 
 _LETTER_WORDS: tuple[str, ...] = tuple(ICAO_ALPHABET.values())
@@ -55,10 +56,11 @@ def simulate_asr_errors(text: str, rng: random.Random, word_error_rate: float = 
         The damaged text (words separated by single spaces; possibly empty).
 
     Raises:
-        ValueError: When ``word_error_rate`` is outside 0-1.
+        ConfigError: When ``word_error_rate`` is outside 0-1.
     """
     if not 0.0 <= word_error_rate <= 1.0:
-        raise ValueError(f"word_error_rate must be within 0-1, got {word_error_rate}")
+        raise ConfigError(f"word_error_rate must be within 0-1, got {word_error_rate}; give a rate between 0 and 1 "
+                          "(0.1 is 10 %).")
     out: list[str] = []
     for word in text.split():
         if rng.random() >= word_error_rate:

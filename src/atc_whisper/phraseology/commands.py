@@ -14,6 +14,8 @@ type           value                   qualifier                     example spo
 climb          ``FL350`` / ``5000ft``  None                          climb flight level three five zero
 descend        ``FL080`` / ``3500ft``  None                          descend to three thousand five hundred feet
 maintain       ``FL350`` / ``5000ft``  None                          maintain flight level three five zero
+climb_via      ``LAMSO2`` (SID)        None                          climb via the lamso two departure (FAA)
+descend_via    ``SUGOL6`` (STAR)       None                          descend via the sugol six arrival (FAA)
 heading        ``270`` (3 digits)      ``left`` / ``right`` / None   turn left heading two seven zero
 speed          ``180`` (knots) or      None                          reduce speed to one eight zero knots;
                ``M0.78`` (Mach)                                      maintain mach decimal seven eight
@@ -23,13 +25,14 @@ squawk         ``4521``                None                          squawk four
 qnh            ``1013`` (hPa)          None                          qnh one zero one three
 altimeter      ``29.92`` (inHg)        None                          altimeter two nine nine two
 runway         ``27L`` / ``09``        ``line_up`` / ``takeoff`` /   runway two seven left cleared to land
-                                       ``land`` / ``cross`` /
-                                       ``hold_short``
+                                       ``land`` / ``cross`` /        (FAA "position and hold" is
+                                       ``hold_short``                ``line_up``)
 taxi           ``27L`` (runway) or ""  holding point ``A1`` or None  taxi to holding point alfa one runway two seven left
                                        (detail: route ``B K``)
 approach       ``27L``                 ``ils`` / ``visual`` / ...    cleared ils approach runway two seven left
 direct         ``LAMSO``               None                          proceed direct lamso
-clearance      ``EDDF`` (ICAO)         SID ``LAMSO1G`` or None       cleared to frankfurt via lamso one golf departure
+clearance      ``EDDF`` (ICAO)         SID ``LAMSO1G`` or None       cleared to frankfurt via lamso one golf departure;
+                                       (FAA ``LAMSO2``)              cleared to kennedy airport via the lamso two departure
 pushback       ""                      None                          push back approved
 startup        ""                      None                          start up approved
 go_around      ""                      None                          go around
@@ -44,8 +47,8 @@ import functools
 from dataclasses import dataclass, field
 
 COMMAND_TYPES: tuple[str, ...] = (
-    "climb", "descend", "maintain", "heading", "speed", "contact", "monitor", "squawk", "qnh",
-    "altimeter", "runway", "taxi", "approach", "direct", "clearance", "pushback", "startup",
+    "climb", "descend", "maintain", "climb_via", "descend_via", "heading", "speed", "contact", "monitor",
+    "squawk", "qnh", "altimeter", "runway", "taxi", "approach", "direct", "clearance", "pushback", "startup",
     "go_around", "hold_position", "emergency",
 )
 RUNWAY_CLEARANCES: tuple[str, ...] = ("line_up", "takeoff", "land", "cross", "hold_short")

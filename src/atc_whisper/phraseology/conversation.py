@@ -22,7 +22,10 @@ delta") matches its full form.
 
 False alarms are avoided on purpose: a pilot's "say again", "standby", "unable" or a request is
 not a readback; a reply whose words hold none of the instructed items and no acknowledgement
-("roger", "wilco") is too garbled to judge and is not checked. An instruction whose readback was
+("roger", "wilco") is too garbled to judge and is not checked, nor is one whose check came out
+``unchecked`` (a required value heard but unreadable: "climbing flight level three for nero"
+for flight level three five zero) - ``readback`` stays None rather than ``ok``, the
+instruction stays open for a clearer readback, and ``stats.unchecked`` counts it. An instruction whose readback was
 never heard is not flagged on the transmission: a receiver often misses the pilot's side. It is
 counted (`ConversationStats.unanswered`) and listed by `Conversation.unanswered`.
 """
@@ -33,12 +36,14 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from atc_whisper.errors import ConfigError
 from atc_whisper.phraseology.callsigns import snap_callsign
 from atc_whisper.phraseology.commands import ParsedTransmission
 from atc_whisper.phraseology.normalize import normalize_atc
 from atc_whisper.phraseology.parser import parse_tokens
 from atc_whisper.phraseology.readback import (
     REQUIRED_ITEMS,
+    UNCHECKED,
     ReadbackResult,
     _item,
     check_readback,
@@ -64,7 +69,8 @@ class ConversationEntry:
         callsign: The callsign of the exchange joined (the exchange's spelling when matched
             fuzzily), or None.
         exchange: Exchange id, or None (no callsign recognised).
-        readback: The readback check when this transmission answers an instruction, else None.
+        readback: The readback check (``ok`` or ``mismatch``) when this transmission answers an
+            instruction and could be judged, else None.
     """
 
     index: int
@@ -118,6 +124,7 @@ class ConversationStats:
     exchanges: int = 0
     readbacks: int = 0
     mismatches: int = 0
+    unchecked: int = 0  # replies taken as readbacks whose values could not be read (not in ``readbacks``)
     unanswered: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -175,6 +182,9 @@ class Conversation:
         role_min_score: See ``[conversation] role_min_score``.
         callsign_max_distance: See ``[conversation] callsign_max_distance``.
 
+    Raises:
+        ConfigError: When ``exchange_window_s`` is not positive.
+
     Example:
         >>> conv = Conversation()
         >>> conv.add("speedbird one two three climb flight level three five zero", start_s=0.0, end_s=3.0).role
@@ -187,7 +197,8 @@ class Conversation:
     def __init__(self, *, exchange_window_s: float = 30.0, role_min_score: float = 0.6,
                  callsign_max_distance: float = 1.0) -> None:
         if exchange_window_s <= 0:
-            raise ValueError(f"exchange_window_s must be > 0, got {exchange_window_s}")
+            raise ConfigError(f"exchange_window_s must be > 0, got {exchange_window_s}; set "
+                              "conversation.exchange_window_s to a number of seconds (30 is typical).")
         self.exchange_window_s = exchange_window_s
         self.role_min_score = role_min_score
         self.callsign_max_distance = callsign_max_distance
@@ -358,6 +369,9 @@ class Conversation:
         if not heard and not (_ACKNOWLEDGEMENTS & set(tokens)) and not says_numbers(text):
             return exchange, None  # too garbled to judge: no item, no number, no acknowledgement
         result = check_readback(pending.parsed, parsed, readback_text=text, instruction_index=pending.index)
+        if result.status == UNCHECKED:  # a required value misheard: neither "ok" nor a mismatch
+            self.stats.unchecked += 1
+            return exchange, None
         exchange.pending = None
         exchange.last_status = result.status
         self.stats.readbacks += 1

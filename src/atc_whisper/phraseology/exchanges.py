@@ -27,6 +27,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from atc_whisper.errors import ConfigError
 from atc_whisper.phraseology import generator as gen
 from atc_whisper.phraseology.commands import Command
 from atc_whisper.phraseology.generator import PHASES, Utterance
@@ -135,6 +136,7 @@ def _other(current: str, make: Callable[[], object]) -> str:
         value = str(make())
         if value != current:
             return value
+    # a programming error (a value maker with a single outcome), not something a user can fix
     raise RuntimeError(f"could not draw a value other than {current!r}")  # pragma: no cover
 
 
@@ -244,7 +246,8 @@ def _exchange(seed: int, index: int, error_rate: float, kinds: Sequence[str], op
     callsign, telephony = gen._callsign(rng)
     opening = None
     if rng.random() < opening_rate:
-        chunks, commands = gen._pilot_call(rng, phase, callsign)
+        pieces = gen._pilot_call(rng, phase, callsign)  # (words, commands) per chunk
+        chunks, commands = [words for words, _ in pieces], tuple(c for _, cs in pieces for c in cs)
         opening = _utterance(f"{uid}-call", chunks, telephony, callsign, rng, "pilot", phase, commands)
     instruction = _utterance(f"{uid}-atc", [callsign, *[item.ctrl for item in items]], telephony, callsign, rng,
                              "controller", phase, tuple(c for item in items for c in item.commands))
@@ -347,20 +350,21 @@ def generate_exchanges(
         The exchanges, uid ``"x{seed}-{index:06d}"``.
 
     Raises:
-        ValueError: On a negative ``n``, a rate outside 0-1, an unknown error kind or phase.
+        ConfigError: On a negative ``n``, a rate outside 0-1, an unknown error kind or phase.
     """
     if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+        raise ConfigError(f"exchange count must be >= 0, got {n}; ask for 0 or more exchanges.")
     for name, rate in (("error_rate", error_rate), ("opening_rate", opening_rate), ("variation_rate", variation_rate)):
         if not 0.0 <= rate <= 1.0:
-            raise ValueError(f"{name} must be within 0-1, got {rate}")
+            raise ConfigError(f"{name} must be within 0-1, got {rate}; give a share between 0 and 1.")
     unknown = [k for k in error_kinds if k not in ERROR_KINDS]
     if unknown or not error_kinds:
-        raise ValueError(f"unknown error kind(s) {unknown or list(error_kinds)}; choose from {', '.join(ERROR_KINDS)}")
+        raise ConfigError(f"unknown error kind(s) {unknown or list(error_kinds)}; choose one or more of "
+                          f"{', '.join(ERROR_KINDS)}.")
     chosen = tuple(phases) if phases is not None else EXCHANGE_PHASES
     bad = [p for p in chosen if p not in EXCHANGE_PHASES]
     if bad or not chosen:
-        raise ValueError(f"unknown phase(s) {bad or list(chosen)}; choose from {', '.join(EXCHANGE_PHASES)}")
+        raise ConfigError(f"unknown phase(s) {bad or list(chosen)}; choose one or more of {', '.join(EXCHANGE_PHASES)}.")
     return [_exchange(seed, k, error_rate, tuple(error_kinds), opening_rate, variation_rate, chosen)
             for k in range(n)]
 
@@ -393,9 +397,12 @@ def frequency_order(exchanges: Sequence[Exchange], seed: int, *, interleave: flo
 
     Returns:
         Every transmission once, with the index of its exchange.
+
+    Raises:
+        ConfigError: When ``interleave`` is outside 0-1.
     """
     if not 0.0 <= interleave <= 1.0:
-        raise ValueError(f"interleave must be within 0-1, got {interleave}")
+        raise ConfigError(f"interleave must be within 0-1, got {interleave}; give a chance between 0 and 1.")
     rng = random.Random(f"order:{seed}")
     turns: list[Turn] = []
     waiting: Turn | None = None  # a readback overtaken by the next exchange

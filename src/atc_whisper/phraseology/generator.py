@@ -8,9 +8,26 @@ reference transcript in ATC convention (`reference`: lower-case words, digits sp
 one, "nine" not "niner"), the speaker role, the phase and the structured meaning (callsign
 and `Command` tuple) that `parse_atc` recovers from the reference.
 
+The mix follows what real frequencies carry (the real-radio table: European transmissions last
+1.7 / 3.4 / 6.5 s at p10 / median / p90): besides instructions, readbacks and pilot calls, a
+share ``short_fraction`` are the short transmissions a frequency is full of - acknowledgements
+("roger", "wilco", "copied"), callsign-only calls, greetings and farewells, "say again",
+"standby", "go ahead" - pilots check in ("... with you, flight level three four zero"), and a
+few transmissions are blocked: cut short by another station keying over them (the reference
+holds the words said before the cut; ``blocked`` tells the radio channel to add the blocking).
+A share ``us_fraction`` uses FAA (US) phraseology instead of ICAO/European: US facilities and
+carriers, "climb and maintain", altitudes below 18 000 ft, "altimeter" rather than QNH, "point"
+spoken for "decimal", 25 kHz channels, "heavy" after wide-body callsigns, "taxi to runway ...
+via ...", the old "position and hold", "descend via" / "climb via" a published procedure.
+
+Every utterance records its ``kind`` (`KINDS`), whether it was ``blocked`` and its
+``phraseology`` ("icao" or "faa"), besides role, phase, callsign and commands.
+
 Reproducibility: utterance ``k`` of seed ``s`` is drawn from its own ``random.Random`` seeded
-with ``"s:k"``; the global random state is never touched, and ``generate_utterances(10, s)`` is
-a prefix of ``generate_utterances(20, s)``.
+with ``"s:k"`` (its content) and ``"s:k:mix"`` (its kind, phraseology and blocking); the global
+random state is never touched, and ``generate_utterances(10, s)`` is a prefix of
+``generate_utterances(20, s)``. The two streams are separate so that an ICAO instruction,
+readback or call that is not blocked is word for word what earlier versions made for its slot.
 """
 
 from __future__ import annotations
@@ -20,24 +37,46 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from atc_whisper.errors import ConfigError
 from atc_whisper.phraseology.commands import Command
 from atc_whisper.phraseology.numbers import altitude_words, frequency_words, runway_words, spell_digits
 from atc_whisper.phraseology.vocabulary import (
     AIRLINES,
     DESTINATIONS,
-    DIGIT_WORDS,
     EMERGENCY_NATURES,
     ICAO_ALPHABET,
     SPOKEN_DIGIT_VARIANTS,
     STATIONS_BY_PHASE,
     TAXIWAY_LETTERS,
+    TELEPHONY_OF_CODE,
     TEXT_OF_TELEPHONY,
     TEXT_OF_WORD,
+    US_AIRLINE_CODES,
+    US_DESTINATIONS,
+    US_STATIONS_BY_PHASE,
     WAYPOINTS,
 )
 
 PHASES: tuple[str, ...] = ("clearance", "ground", "tower", "departure", "approach", "enroute", "emergency")
 ROLES: tuple[str, ...] = ("controller", "pilot")
+#: What a transmission is: an instruction (controller), a readback of one (pilot), a pilot's call
+#: (request, report, distress call), a check-in on a new frequency (pilot), or one of the short
+#: transmissions of `SHORT_KINDS`.
+KINDS: tuple[str, ...] = ("instruction", "readback", "call", "check_in", "acknowledgement", "callsign_only",
+                          "greeting", "farewell", "say_again", "standby", "go_ahead")
+#: The short radio-procedure transmissions drawn with ``short_fraction``, with their weights
+#: (acknowledgements and farewells are the commonest on real frequencies).
+SHORT_KINDS: dict[str, int] = {"acknowledgement": 30, "callsign_only": 12, "farewell": 18, "greeting": 8,
+                               "say_again": 8, "standby": 8, "go_ahead": 8}
+#: Defaults of the mix (also the defaults of ``data.short_fraction`` and ``data.us_fraction``).
+DEFAULT_SHORT_FRACTION = 0.25
+DEFAULT_US_FRACTION = 0.3
+#: Share of the other transmissions that are blocked (cut short by another station).
+BLOCKED_SHARE = 0.04
+#: Share of pilot transmissions in departure, approach and en-route phases that are check-ins.
+CHECK_IN_SHARE = 0.12
+#: Share of FAA airline callsigns followed by "heavy" (wide-body aircraft).
+HEAVY_SHARE = 0.15
 
 Words = list[str]
 
@@ -52,8 +91,12 @@ class Utterance:
         reference: Reference transcript in ATC convention (lower-case words, digits spelled).
         role: ``"controller"`` or ``"pilot"``.
         phase: One of `PHASES`.
-        callsign: The callsign in reference form ("speedbird one two three").
+        callsign: The callsign in reference form ("speedbird one two three"); "" when the
+            transmission names none ("roger", "good day", a blocked one cut before it).
         commands: The commands the transmission carries, in spoken order.
+        kind: What the transmission is, one of `KINDS`.
+        blocked: Cut short by another station; the reference holds the words said before the cut.
+        phraseology: "icao" (European) or "faa" (US).
     """
 
     uid: str
@@ -63,12 +106,16 @@ class Utterance:
     phase: str
     callsign: str
     commands: tuple[Command, ...] = field(default=())
+    kind: str = "instruction"
+    blocked: bool = False
+    phraseology: str = "icao"
 
     def as_dict(self) -> dict[str, object]:
         """Return a JSON-ready dict (commands as dicts)."""
         return {"uid": self.uid, "text": self.text, "reference": self.reference, "role": self.role,
                 "phase": self.phase, "callsign": self.callsign,
-                "commands": [c.as_dict() for c in self.commands]}
+                "commands": [c.as_dict() for c in self.commands], "kind": self.kind, "blocked": self.blocked,
+                "phraseology": self.phraseology}
 
 
 @dataclass
@@ -78,6 +125,22 @@ class _Item:
     ctrl: Words
     pilot: Words | None = None
     commands: tuple[Command, ...] = ()
+
+
+class _Draw(random.Random):
+    """One utterance's random stream, which also knows the utterance's phraseology.
+
+    Builders take it as ``rng``; ``faa`` selects the FAA (US) forms. Where the ICAO forms are
+    drawn, exactly the same draws are made as before FAA phraseology existed.
+    """
+
+    def __init__(self, seed: str, faa: bool = False) -> None:
+        super().__init__(seed)
+        self.faa = faa
+
+
+def _faa(rng: random.Random) -> bool:
+    return bool(getattr(rng, "faa", False))
 
 
 # -- values -----------------------------------------------------------------------------------
@@ -113,6 +176,23 @@ def _callsign(rng: random.Random) -> tuple[Words, str]:
     return letters, ""
 
 
+def _callsign_faa(rng: random.Random) -> tuple[Words, str, Words]:
+    """A callsign heard on a US frequency: (reference words, TTS telephony text or "", suffix words).
+
+    US carriers (and a few foreign ones) or a November registration; "heavy" follows some
+    airline callsigns - spoken with the callsign, but not part of it.
+    """
+    if rng.random() < 0.75:
+        telephony = TELEPHONY_OF_CODE[rng.choice(US_AIRLINE_CODES)]
+        n_digits = rng.choices((1, 2, 3, 4), weights=(1, 3, 4, 4))[0]
+        number = str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(n_digits - 1))
+        heavy = ["heavy"] if rng.random() < HEAVY_SHARE else []
+        return telephony.split() + spell_digits(number), TEXT_OF_TELEPHONY[telephony], heavy
+    digits = str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(rng.randint(0, 3)))
+    letters = [_letter(rng) for _ in range(rng.randint(0, min(2, 5 - len(digits))))]
+    return ["november", *spell_digits(digits), *letters], "", []
+
+
 def _runway(rng: random.Random) -> str:
     number = rng.randint(1, 36)
     side = rng.choices(("", "L", "R", "C"), weights=(5, 4, 4, 1))[0]
@@ -120,7 +200,10 @@ def _runway(rng: random.Random) -> str:
 
 
 def _frequency(rng: random.Random) -> str:
-    """A VHF air-band channel name, 118.000-136.975 MHz: 25 kHz channels or 8.33 kHz channel names."""
+    """A VHF air-band channel name, 118.000-136.975 MHz: 25 kHz channels or 8.33 kHz channel names
+    (25 kHz only in the US, which has no 8.33 kHz channels)."""
+    if _faa(rng):
+        return f"{rng.randint(118, 135)}.{100 * rng.randint(0, 9) + rng.choice((0, 25, 50, 75)):03d}"
     while True:
         mhz = rng.randint(118, 136)
         if rng.random() < 0.7:
@@ -142,8 +225,26 @@ def _flight_level(rng: random.Random, low: int, high: int) -> int:
     return rng.randrange(low, high + 1, 10)
 
 
+_FAA_ALTITUDES_FT = (2000, 2500, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000, 11000, 12000, 13000, 14000,
+                     15000, 16000, 17000)
+
+
+def _level_faa(rng: random.Random, phase: str) -> tuple[Words, str]:
+    """US levels: altitudes up to 17 000 ft (the transition altitude is 18 000 ft), rarely with
+    "feet"; flight levels from 180."""
+    if phase in ("approach", "tower") or (phase in ("departure", "clearance", "emergency") and rng.random() < 0.6):
+        top = 11000 if phase in ("approach", "tower") else 17000
+        feet = rng.choice([f for f in _FAA_ALTITUDES_FT if f <= top])
+        return altitude_words(feet) + (["feet"] if rng.random() < 0.2 else []), f"{feet}ft"
+    low, high = {"enroute": (180, 410), "departure": (180, 240)}.get(phase, (180, 250))
+    fl = _flight_level(rng, low, high)
+    return ["flight", "level", *spell_digits(str(fl))], f"FL{fl:03d}"
+
+
 def _level(rng: random.Random, phase: str) -> tuple[Words, str]:
     """A flight level or altitude suitable for the phase: (words, canonical value)."""
+    if _faa(rng):
+        return _level_faa(rng, phase)
     if phase in ("approach", "tower") or (phase in ("departure", "clearance", "emergency") and rng.random() < 0.5):
         feet = rng.choice((1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 6000, 7000, 8000, 10000, 12000))
         unit = ["feet"] if rng.random() < 0.75 else []
@@ -155,7 +256,8 @@ def _level(rng: random.Random, phase: str) -> tuple[Words, str]:
 
 
 def _station(rng: random.Random, phase: str) -> Words:
-    return rng.choice(STATIONS_BY_PHASE.get(phase, STATIONS_BY_PHASE["enroute"])).split()
+    table = US_STATIONS_BY_PHASE if _faa(rng) else STATIONS_BY_PHASE
+    return rng.choice(table.get(phase, table["enroute"])).split()
 
 
 # -- instruction builders ---------------------------------------------------------------------
@@ -168,9 +270,21 @@ def _vertical(rng: random.Random, phase: str, kind: str | None = None) -> _Item:
         return _Item(["maintain", *words], _pick(rng, (["maintain"], ["maintaining"])) + words,
                      (Command("maintain", value),))
     verb_ing = "climbing" if kind == "climb" else "descending"
+    if _faa(rng):  # "climb and maintain" is the FAA form
+        ctrl = _pick(rng, ([kind, "and", "maintain"], [kind, "and", "maintain"], [kind])) + words
+        pilot = _pick(rng, ([kind, "and", "maintain"], [verb_ing], [verb_ing, "and", "maintain"])) + words
+        return _Item(ctrl, pilot, (Command(kind, value),))
     ctrl = _pick(rng, ([kind], [kind, "to"], [kind, "and", "maintain"], ["when", "ready", kind])) + words
     pilot = _pick(rng, ([kind], [verb_ing], [kind, "and", "maintain"], [kind, "to"])) + words
     return _Item(ctrl, pilot, (Command(kind, value),))
+
+
+def _procedure(rng: random.Random, kind: str) -> _Item:
+    """FAA "descend via the lamso two arrival" / "climb via the lamso two departure" (a STAR or SID)."""
+    waypoint, digit = rng.choice(WAYPOINTS), str(rng.randint(1, 9))
+    words = ["via", "the", waypoint, *spell_digits(digit), "arrival" if kind == "descend" else "departure"]
+    pilot = _pick(rng, ([kind], ["descending" if kind == "descend" else "climbing"])) + words
+    return _Item([kind, *words], pilot, (Command(f"{kind}_via", f"{waypoint.upper()}{digit}"),))
 
 
 def _heading(rng: random.Random) -> _Item:
@@ -233,7 +347,7 @@ def _squawk_item(rng: random.Random, code: str | None = None) -> _Item:
 
 
 def _qnh(rng: random.Random) -> _Item:
-    if rng.random() < 0.2:  # North American altimeter setting in inches of mercury
+    if _faa(rng) or rng.random() < 0.2:  # North American altimeter setting in inches of mercury
         inhg = f"{rng.randint(2950, 3040):04d}"
         words = ["altimeter", *spell_digits(inhg)]
         return _Item(words, list(words), (Command("altimeter", f"{inhg[:2]}.{inhg[2:]}"),))
@@ -261,6 +375,11 @@ def _approach(rng: random.Random, runway: str) -> _Item:
 def _wind(rng: random.Random) -> _Item:
     direction = rng.randrange(10, 361, 10)
     knots = rng.randint(2, 25)
+    if _faa(rng):  # "wind two seven zero at one five, gusts two five"
+        words = ["wind", *spell_digits(f"{direction:03d}"), "at", *spell_digits(str(knots))]
+        if knots > 15 and rng.random() < 0.4:
+            words += ["gusts", *spell_digits(str(knots + rng.randint(8, 15)))]
+        return _Item(words)
     words = ["wind", *spell_digits(f"{direction:03d}"), "degrees", *spell_digits(str(knots)), "knots"]
     if knots > 15 and rng.random() < 0.4:
         words += ["gusting", *spell_digits(str(knots + rng.randint(8, 15))), "knots"]
@@ -270,6 +389,10 @@ def _wind(rng: random.Random) -> _Item:
 def _runway_clearance(rng: random.Random, kind: str, runway: str) -> list[_Item]:
     rwy = ["runway", *runway_words(runway)]
     command = (Command("runway", runway, kind),)
+    if kind == "line_up" and _faa(rng) and rng.random() < 0.25:  # the FAA's form before 2011
+        ctrl = _pick(rng, ([*rwy, "taxi", "into", "position", "and", "hold"], ["taxi", "into", "position", "and", "hold",
+                                                                                *rwy]))
+        return [_Item(ctrl, ["position", "and", "hold", *rwy], command)]
     if kind == "line_up":
         ctrl = _pick(rng, ([*rwy, "line", "up", "and", "wait"], ["line", "up", "and", "wait", *rwy]))
         pilot = _pick(rng, (["line", "up", "and", "wait", *rwy], ["lining", "up", *rwy]))
@@ -288,7 +411,22 @@ def _runway_clearance(rng: random.Random, kind: str, runway: str) -> list[_Item]
     return [_Item(ctrl, pilot, command)]
 
 
+def _taxi_faa(rng: random.Random, runway: str) -> _Item:
+    """FAA taxi instruction: "taxi to runway two seven left via alfa bravo" (no holding point)."""
+    route_names: list[str] = []
+    route_words: Words = []
+    for _ in range(rng.randint(1, 3)):
+        name = rng.choice(TAXIWAY_LETTERS)
+        suffix = str(rng.randint(1, 9)) if rng.random() < 0.3 else ""
+        route_words += [name, *spell_digits(suffix)]
+        route_names.append(name[0].upper() + suffix)
+    words = ["taxi", "to", "runway", *runway_words(runway), "via", *route_words]
+    return _Item(words, list(words), (Command("taxi", runway, None, " ".join(route_names)),))
+
+
 def _taxi(rng: random.Random, runway: str) -> _Item:
+    if _faa(rng):
+        return _taxi_faa(rng, runway)
     letter = rng.choice(TAXIWAY_LETTERS)
     number = str(rng.randint(1, 4))
     holding = ["holding", "point", letter, *spell_digits(number)]
@@ -317,7 +455,26 @@ def _info(words: Words) -> _Item:
 # -- phases -----------------------------------------------------------------------------------
 
 
+def _clearance_items_faa(rng: random.Random) -> list[_Item]:
+    """FAA clearance: "cleared to kennedy airport via the lamso two departure then as filed ..."."""
+    city = rng.choice(list(US_DESTINATIONS))
+    words = ["cleared", "to", city, "airport"]
+    sid = None
+    if rng.random() < 0.7:
+        waypoint, digit = rng.choice(WAYPOINTS), str(rng.randint(1, 9))
+        sid = f"{waypoint.upper()}{digit}"
+        words += ["via", "the", waypoint, *spell_digits(digit), "departure"]
+    if rng.random() < 0.5:
+        words += ["then", "as", "filed"]
+    items = [_Item(words, list(words), (Command("clearance", US_DESTINATIONS[city], sid),))]
+    items.append(_vertical(rng, "clearance", "climb"))
+    items.append(_squawk_item(rng))
+    return items
+
+
 def _clearance_items(rng: random.Random) -> list[_Item]:
+    if _faa(rng):
+        return _clearance_items_faa(rng)
     city = rng.choice(list(DESTINATIONS))
     waypoint = rng.choice(WAYPOINTS)
     sid_digit = str(rng.randint(1, 9))
@@ -382,6 +539,8 @@ def _tower_items(rng: random.Random) -> list[_Item]:
 
 
 def _departure_items(rng: random.Random) -> list[_Item]:
+    if _faa(rng) and rng.random() < 0.15:
+        return [_procedure(rng, "climb")]
     items: list[_Item] = []
     if rng.random() < 0.3:
         items.append(_info(["identified"]))
@@ -394,6 +553,8 @@ def _departure_items(rng: random.Random) -> list[_Item]:
 
 
 def _approach_items(rng: random.Random) -> list[_Item]:
+    if _faa(rng) and rng.random() < 0.15:
+        return [_procedure(rng, "descend")]
     runway = _runway(rng)
     choice = rng.randrange(5)
     if choice == 0:
@@ -415,6 +576,8 @@ def _approach_items(rng: random.Random) -> list[_Item]:
 
 
 def _enroute_items(rng: random.Random) -> list[_Item]:
+    if _faa(rng) and rng.random() < 0.15:
+        return [_procedure(rng, "descend")]
     choice = rng.randrange(7)
     if choice == 0:
         return [_vertical(rng, "enroute")]
@@ -456,31 +619,34 @@ _PHASE_ITEMS: dict[str, Callable[[random.Random], list[_Item]]] = {
 }
 
 
-def _pilot_call(rng: random.Random, phase: str, callsign: Words) -> tuple[list[Words], tuple[Command, ...]]:
-    """A pilot-initiated call (request, report, distress call): (chunks after the callsign, commands)."""
+Piece = tuple[Words, tuple[Command, ...]]  # a chunk of words and the commands it carries
+
+
+def _pilot_call(rng: random.Random, phase: str, callsign: Words) -> list[Piece]:
+    """A pilot-initiated call (request, report, distress call): pieces after the callsign's own."""
     if phase == "emergency":
         mayday = rng.random() < 0.6
         head = ["mayday"] * 3 if mayday else ["pan", "pan"] * 3
-        chunks: list[Words] = [head, _station(rng, "enroute"), callsign, rng.choice(EMERGENCY_NATURES).split()]
-        commands: list[Command] = [Command("emergency", "mayday" if mayday else "pan_pan")]
+        pieces: list[Piece] = [(head, (Command("emergency", "mayday" if mayday else "pan_pan"),)),
+                               (_station(rng, "enroute"), ()), (callsign, ()),
+                               (rng.choice(EMERGENCY_NATURES).split(), ())]
         if rng.random() < 0.5:
             words, value = _level(rng, "emergency")
-            chunks.append(["descending", *words])
-            commands.append(Command("descend", value))
-        chunks.append(_pick(rng, (["request", "immediate", "return"], ["request", "vectors", "for", "landing"],
-                                  ["request", "priority", "landing"])))
+            pieces.append((["descending", *words], (Command("descend", value),)))
+        pieces.append((_pick(rng, (["request", "immediate", "return"], ["request", "vectors", "for", "landing"],
+                                   ["request", "priority", "landing"])), ()))
         if rng.random() < 0.4:
-            chunks.append(["squawking", *spell_digits("7700")])
-            commands.append(Command("squawk", "7700"))
-        return chunks, tuple(commands)
+            pieces.append((["squawking", *spell_digits("7700")], (Command("squawk", "7700"),)))
+        return pieces
     station = _station(rng, phase)
     if phase in ("departure", "approach") and rng.random() < 0.6:
         kind = "climb" if phase == "departure" else "descend"
         words, value = _level(rng, phase)
-        return [station, callsign, ["climbing" if kind == "climb" else "descending", *words]], (Command(kind, value),)
+        return [(station, ()), (callsign, ()), (["climbing" if kind == "climb" else "descending", *words],
+                                                (Command(kind, value),))]
     if phase == "enroute" and rng.random() < 0.5:
         words, value = _level(rng, "enroute")
-        return [station, callsign, ["maintaining", *words]], (Command("maintain", value),)
+        return [(station, ()), (callsign, ()), (["maintaining", *words], (Command("maintain", value),))]
     requests: dict[str, list[Words]] = {
         "clearance": [["request", "start", "up", "information", _letter(rng)], ["request", "departure", "clearance"]],
         "ground": [["request", "push", "back"], ["request", "taxi"], ["ready", "to", "taxi"]],
@@ -490,23 +656,151 @@ def _pilot_call(rng: random.Random, phase: str, callsign: Words) -> tuple[list[W
         "enroute": [["request", "direct", rng.choice(WAYPOINTS)], ["request", "climb", "flight", "level", "three", "six",
                                                                     "zero"]],
     }
-    return [station, callsign, rng.choice(requests[phase])], ()
+    return [(station, ()), (callsign, ()), (rng.choice(requests[phase]), ())]
 
 
-# -- rendering --------------------------------------------------------------------------------
+def _check_in(rng: random.Random, phase: str, callsign: Words) -> list[Piece]:
+    """A pilot's first call on a new frequency: "[good morning] london control, speedbird one two
+    three, with you flight level three four zero" (FAA: "... with you at one one thousand")."""
+    greeting = _pick(rng, ([], [], ["good", "morning"], ["hello"], ["good", "afternoon"], ["good", "evening"]))
+    station = _station(rng, phase)
+    words, value = _level(rng, phase)
+    kind = {"departure": "climb", "approach": "descend"}.get(phase)
+    report: Piece
+    if kind and rng.random() < 0.6:
+        verb = "climbing" if kind == "climb" else "descending"
+        if rng.random() < 0.4:
+            passing, _ = _level(rng, phase)
+            report = (["passing", *passing, verb, *words], (Command(kind, value),))
+        else:
+            report = ([verb, *words], (Command(kind, value),))
+    else:
+        bare = words[0] == "flight" and rng.random() < 0.3  # "..., speedbird one two three, flight level three four zero"
+        report = (words if bare else _pick(rng, (["with", "you"], ["with", "you", "at"])) + words, ())
+    pieces: list[Piece] = [(greeting, ()), (station, ()), (callsign, ()), report]
+    if phase == "approach" and rng.random() < 0.3:
+        pieces.append((["information", _letter(rng)], ()))
+    return pieces
+
+
+# Short transmissions: templates of chunks; "C" stands for the callsign, "S" for a station.
+_SHORT_TEMPLATES: dict[str, dict[str, tuple[tuple[object, ...], ...]]] = {
+    "acknowledgement": {
+        "pilot": ((["roger"],), (["wilco"],), (["copied"],), (["roger"], "C"), ("C", ["roger"]), (["wilco"], "C"),
+                  (["roger", "wilco"],), (["affirm"],), (["affirm"], "C"), (["negative"],), (["roger", "thank", "you"],),
+                  (["copied"], "C")),
+        "controller": (("C", ["roger"]), (["roger"],), ("C", ["copied"]), (["roger", "thank", "you"],), ("C", ["affirm"]),
+                       ("C", ["negative"]), (["thank", "you"],), ("C", ["thank", "you"])),
+    },
+    "callsign_only": {
+        "pilot": (("C",), ("C",), ("S", "C")),
+        "controller": (("C",),),
+    },
+    "greeting": {
+        "pilot": ((["good", "morning"],), (["hello"],), ("C", ["good", "morning"]), (["good", "afternoon"], "C"),
+                  (["good", "evening"],), (["hello"], "S")),
+        "controller": (("C", ["good", "morning"]), (["good", "morning"],), (["hello"],), (["good", "evening"], "C"),
+                       ("C", ["hello"])),
+    },
+    "farewell": {
+        "pilot": ((["bye"],), (["bye", "bye"],), (["good", "day"],), (["thank", "you", "bye"],), (["thanks", "bye"],),
+                  (["cheers"],), (["good", "day"], "C"), ("C", ["good", "day"]), (["thank", "you", "good", "day"],),
+                  (["see", "you"],), ("C", ["bye"]), (["good", "bye"],)),
+        "controller": ((["bye"],), (["bye", "bye"],), (["good", "day"],), ("C", ["good", "day"]), (["good", "bye"],),
+                       (["cheers"],), ("C", ["bye", "bye"])),
+    },
+    "say_again": {
+        "pilot": ((["say", "again"],), (["say", "again"], "C"), (["say", "again", "please"],), ("C", ["say", "again"]),
+                  (["say", "again", "the", "frequency"],)),
+        "controller": (("C", ["say", "again"]), (["say", "again"],), (["station", "calling"], "S", ["say", "again"]),
+                       (["say", "again", "your", "callsign"],), ("C", ["say", "again", "your", "request"])),
+    },
+    "standby": {
+        "pilot": ((["standby"],), ("C", ["standby"]), (["standby"], "C")),
+        "controller": (("C", ["standby"]), (["standby"],)),
+    },
+    "go_ahead": {
+        "pilot": ((["go", "ahead"],), ("C", ["go", "ahead"])),
+        "controller": (("C", ["go", "ahead"]), ("C", "S", ["go", "ahead"]), (["go", "ahead"],)),
+    },
+}
+
+
+def _short(rng: random.Random, kind: str, role: str, phase: str, callsign: Words) -> list[Piece]:
+    """A short radio-procedure transmission of ``kind`` (see `SHORT_KINDS`); no commands."""
+    template = rng.choice(_SHORT_TEMPLATES[kind][role])
+    pieces: list[Piece] = []
+    for part in template:
+        if part == "C":
+            pieces.append((callsign, ()))
+        elif part == "S":
+            pieces.append((_station(rng, phase), ()))
+        else:
+            pieces.append((list(part), ()))  # type: ignore[call-overload]
+    return pieces
+
+
+def _truncate(pieces: list[Piece], callsign: Words, rng: random.Random) -> tuple[list[Piece], bool] | None:
+    """Cut a transmission short, as another station keying over it does.
+
+    The cut falls after at least two words and drops at least two; a piece cut in the middle
+    keeps its words but loses its commands (they were never completed). The cut is accepted
+    only when what is left still parses to exactly the commands (and callsign) kept - a half
+    value such as "descend flight level one two" would teach a wrong meaning - else it moves
+    back to the start of the piece it fell in, and failing that the transmission is not cut.
+
+    Returns:
+        (kept pieces, whether the callsign was kept whole) or None.
+    """
+    from atc_whisper.phraseology.commands import ParsedTransmission
+    from atc_whisper.phraseology.parser import parse_tokens
+
+    total = sum(len(words) for words, _ in pieces)
+    if total < 5:
+        return None
+    cut = rng.randint(2, total - 2)
+    kept: list[Piece] = []
+    partial: Piece | None = None
+    used = 0
+    for words, commands in pieces:
+        if used + len(words) <= cut:
+            kept.append((words, commands))
+            used += len(words)
+            continue
+        if cut > used:
+            partial = (words[: cut - used], ())
+        break
+    for candidate in ([*kept, partial] if partial else kept, kept):
+        flat = [w for words, _ in candidate for w in words]
+        if len(flat) < 2:
+            continue
+        with_callsign = any(words is callsign for words, _ in candidate)
+        expected = ParsedTransmission(" ".join(callsign) if with_callsign else None,
+                                      tuple(c for _, cmds in candidate for c in cmds))
+        if parse_tokens(flat) == expected:
+            return candidate, with_callsign
+    return None
 
 
 def _render_text(chunks: list[Words], telephony_text: str, callsign: Words, rng: random.Random) -> str:
-    """Spoken text for TTS: ICAO pronunciations for some speakers, telephony spelled for TTS, commas."""
+    """Spoken text for TTS: ICAO pronunciations for some speakers, telephony spelled for TTS, commas.
+
+    FAA speakers say "point" where the reference writes "decimal" (the scoring normaliser maps
+    it back).
+    """
     niner = rng.random() < 0.75
     icao_purist = rng.random() < 0.25  # says "tree", "fife", "fower" too
     variants = {k: v for k, v in SPOKEN_DIGIT_VARIANTS.items() if (k == "nine" and niner) or (k != "nine" and icao_purist)}
+    if _faa(rng):
+        variants["decimal"] = "point"
     rendered: list[str] = []
     for chunk in chunks:
         words = list(chunk)
         if telephony_text and chunk is callsign:
             words = [telephony_text, *words[len(_telephony_of(words)):]]
-        out = [variants.get(w, TEXT_OF_WORD.get(w, w)) if w in DIGIT_WORDS or w in TEXT_OF_WORD else w for w in words]
+        out = [variants.get(w, TEXT_OF_WORD.get(w, w)) if w in variants or w in TEXT_OF_WORD else w for w in words]
+        if words and words[-1] == "decimal":  # "mach decimal" cut short: only "point" before a digit means decimal
+            out[-1] = "decimal"
         rendered.append(" ".join(out))
     text = ", ".join(rendered)
     return text[:1].upper() + text[1:] + "."
@@ -520,42 +814,80 @@ def _telephony_of(words: Words) -> Words:
     return []
 
 
-def _utterance(seed: int, index: int, pilot_fraction: float, phases: Sequence[str]) -> Utterance:
-    rng = random.Random(f"{seed}:{index}")
+@dataclass(frozen=True)
+class _Mix:
+    """The draws of an utterance's own mix stream (``"seed:index:mix"``), all made up front so
+    each is independent of the settings that use the others."""
+
+    short: float
+    short_kind: str
+    blocked: float
+    faa: float
+    check_in: float
+    cut: random.Random
+
+    @classmethod
+    def draw(cls, seed: int, index: int) -> _Mix:
+        rng = random.Random(f"{seed}:{index}:mix")
+        short, blocked, faa, check_in = rng.random(), rng.random(), rng.random(), rng.random()
+        kind = rng.choices(list(SHORT_KINDS), weights=list(SHORT_KINDS.values()))[0]
+        return cls(short, kind, blocked, faa, check_in, random.Random(rng.random()))
+
+
+def _utterance(seed: int, index: int, pilot_fraction: float, phases: Sequence[str], short_fraction: float = 0.0,
+               us_fraction: float = 0.0) -> Utterance:
+    mix = _Mix.draw(seed, index)
+    faa = mix.faa < us_fraction
+    rng = _Draw(f"{seed}:{index}", faa=faa)
     phase = rng.choice(list(phases))
     rng.random()  # keeps the per-utterance stream as it was when roles were drawn here
     # Roles follow a golden-ratio sequence (seeded offset) rather than independent draws, so
     # even the 10-sample default gets its share of pilot readbacks.
     role_offset = random.Random(f"{seed}:roles").random()
     role = "pilot" if (index * 0.6180339887498949 + role_offset) % 1.0 < pilot_fraction else "controller"
-    callsign, telephony_text = _callsign(rng)
-    if role == "pilot" and ((phase == "emergency" and rng.random() < 0.7) or rng.random() < 0.2):
-        chunks, commands = _pilot_call(rng, phase, callsign)
+    if faa:
+        callsign, telephony_text, suffix = _callsign_faa(rng)
+    else:
+        (callsign, telephony_text), suffix = _callsign(rng), []
+    spoken_callsign = callsign + suffix  # "delta one two three heavy": said together, callsign without "heavy"
+    pieces: list[Piece]
+    if mix.short < short_fraction:
+        kind = mix.short_kind
+        pieces = _short(rng, kind, role, phase, spoken_callsign)
+    elif role == "pilot" and phase in ("departure", "approach", "enroute") and mix.check_in < CHECK_IN_SHARE:
+        kind, pieces = "check_in", _check_in(rng, phase, spoken_callsign)
+    elif role == "pilot" and ((phase == "emergency" and rng.random() < 0.7) or rng.random() < 0.2):
+        kind, pieces = "call", _pilot_call(rng, phase, spoken_callsign)
     else:
         items = _PHASE_ITEMS[phase](rng)
         if role == "controller":
-            chunks = [callsign] + [item.ctrl for item in items]
-            commands = tuple(c for item in items for c in item.commands)
+            kind = "instruction"
+            pieces = [(spoken_callsign, ())] + [(item.ctrl, item.commands) for item in items]
         else:
+            kind = "readback"
             read_back = [item for item in items if item.pilot is not None]
             if not read_back:  # nothing to read back: acknowledge
                 read_back = [_Item(["roger"], ["roger"])]
-            chunks = [item.pilot for item in read_back if item.pilot] + [callsign]
-            commands = tuple(c for item in read_back for c in item.commands)
-        chunks = _merge_runway_chunks(chunks)
+            pieces = [(item.pilot, item.commands) for item in read_back if item.pilot] + [(spoken_callsign, ())]
+    pieces = [(words, commands) for words, commands in pieces if words]  # drop empty chunks
+    blocked = False
+    has_callsign = any(words is spoken_callsign for words, _ in pieces)
+    if kind in ("instruction", "readback", "call", "check_in") and mix.blocked < BLOCKED_SHARE:
+        cut = _truncate(pieces, spoken_callsign, mix.cut)
+        if cut is not None:
+            (pieces, has_callsign), blocked = cut, True
+    chunks = [words for words, _ in pieces]
+    commands = tuple(c for _, cmds in pieces for c in cmds)
     reference = " ".join(w for chunk in chunks for w in chunk)
-    text = _render_text(chunks, telephony_text, callsign, rng)
+    text = _render_text(chunks, telephony_text, spoken_callsign, rng)
     return Utterance(uid=f"s{seed}-{index:06d}", text=text, reference=reference, role=role, phase=phase,
-                     callsign=" ".join(callsign), commands=commands)
-
-
-def _merge_runway_chunks(chunks: list[Words]) -> list[Words]:
-    """Drop empty chunks (an item that only names a runway is its own chunk, which is fine)."""
-    return [chunk for chunk in chunks if chunk]
+                     callsign=" ".join(callsign) if has_callsign else "", commands=commands, kind=kind,
+                     blocked=blocked, phraseology="faa" if faa else "icao")
 
 
 def generate_utterances(n: int, seed: int, *, pilot_fraction: float = 0.4,
-                        phases: Sequence[str] | None = None) -> list[Utterance]:
+                        phases: Sequence[str] | None = None, short_fraction: float = DEFAULT_SHORT_FRACTION,
+                        us_fraction: float = DEFAULT_US_FRACTION) -> list[Utterance]:
     """Generate ``n`` ATC transmissions, reproducibly.
 
     Args:
@@ -563,22 +895,44 @@ def generate_utterances(n: int, seed: int, *, pilot_fraction: float = 0.4,
         seed: Seed; the same seed always gives the same utterances, whatever the global random state.
         pilot_fraction: Share of utterances spoken by pilots (readbacks and pilot calls), 0-1.
         phases: Restrict to these phases (default: all of `PHASES`).
+        short_fraction: Share of short radio-procedure transmissions (`SHORT_KINDS`: "roger",
+            a callsign, "good day", "say again", "standby", "go ahead"), 0-1.
+        us_fraction: Share of transmissions in FAA (US) rather than ICAO (European) phraseology, 0-1.
 
     Returns:
         The utterances, uid ``"s{seed}-{index:06d}"``.
 
     Raises:
-        ValueError: On a negative ``n``, a ``pilot_fraction`` outside 0-1 or an unknown phase.
+        ConfigError: On a negative ``n``, a share outside 0-1 or an unknown phase (the
+            ``[data]`` settings of the same names feed these).
     """
     if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
-    if not 0.0 <= pilot_fraction <= 1.0:
-        raise ValueError(f"pilot_fraction must be within 0-1, got {pilot_fraction}")
+        raise ConfigError(f"utterance count must be >= 0, got {n}; ask for 0 or more (data.samples).")
+    for name, share in (("pilot_fraction", pilot_fraction), ("short_fraction", short_fraction),
+                        ("us_fraction", us_fraction)):
+        if not 0.0 <= share <= 1.0:
+            raise ConfigError(f"{name} must be within 0-1, got {share}; set data.{name} to a share between 0 and 1.")
     chosen = tuple(phases) if phases is not None else PHASES
     unknown = [p for p in chosen if p not in PHASES]
     if unknown or not chosen:
-        raise ValueError(f"unknown phase(s) {unknown or chosen}; choose from {', '.join(PHASES)}")
-    return [_utterance(seed, index, pilot_fraction, chosen) for index in range(n)]
+        raise ConfigError(f"unknown phase(s) {list(unknown or chosen)}; choose one or more of {', '.join(PHASES)}.")
+    return [_utterance(seed, index, pilot_fraction, chosen, short_fraction, us_fraction) for index in range(n)]
+
+
+def generate_utterance(seed: int, index: int, *, pilot_fraction: float = 0.4, phases: Sequence[str] | None = None,
+                       short_fraction: float = DEFAULT_SHORT_FRACTION,
+                       us_fraction: float = DEFAULT_US_FRACTION) -> Utterance:
+    """The ``index``-th utterance of ``generate_utterances(..., seed)`` alone (same arguments, same result).
+
+    Raises:
+        ConfigError: as :func:`generate_utterances`, and for a negative ``index``.
+    """
+    if index < 0:
+        raise ConfigError(f"utterance index must be >= 0, got {index}; indexes count from 0.")
+    generate_utterances(0, seed, pilot_fraction=pilot_fraction, phases=phases, short_fraction=short_fraction,
+                        us_fraction=us_fraction)  # validates the arguments
+    return _utterance(seed, index, pilot_fraction, tuple(phases) if phases is not None else PHASES, short_fraction,
+                      us_fraction)
 
 
 def utterance_digest(utterances: Sequence[Utterance]) -> str:

@@ -43,8 +43,8 @@ from atc_whisper.phraseology.numbers import (
     read_runway,
 )
 from atc_whisper.phraseology.vocabulary import (
+    AIRPORTS,
     APPROACH_TYPES,
-    DESTINATIONS,
     DIGIT_OF_WORD,
     LETTER_OF_WORD,
     NATIONALITY_LETTERS,
@@ -231,6 +231,8 @@ class _Scanner:
     # --- handlers
     def _at_climb(self) -> bool:
         kind = _CLIMB[self.word()]
+        if kind != "maintain" and self.word(1) == "via" and self._procedure(kind):
+            return True
         value, end = self.level(self.i + 1)
         if value is not None:
             self.emit(Command(kind, value))
@@ -245,6 +247,22 @@ class _Scanner:
                 self.i = end
                 return True
         return False
+
+    def _procedure(self, kind: str) -> bool:
+        """FAA "descend via the lamso two arrival" / "climb via the lamso two departure"."""
+        k = self.i + 2
+        if self.word(2) == "the":
+            k += 1
+        if k >= len(self.t) or self.t[k] in _NOT_WAYPOINT or not self.t[k].isalpha():
+            return False
+        digits, end = read_digits(self.t, k + 1, 1)
+        if not digits:
+            return False
+        if end < len(self.t) and self.t[end] in ("arrival", "departure"):
+            end += 1
+        self.emit(Command(f"{kind}_via", f"{self.t[k].upper()}{digits}"))
+        self.i = end
+        return True
 
     def _skip_to_mach(self) -> bool:
         self.i += 1
@@ -401,16 +419,21 @@ class _Scanner:
 
     def _clearance(self, k: int) -> bool:
         place = self.t[k]
-        destination = DESTINATIONS.get(place, place.upper())
+        destination = AIRPORTS.get(place, place.upper())
         k += 1
         if k < len(self.t) and self.t[k] == "airport":
             k += 1
         sid = None
         if k < len(self.t) and self.t[k] == "via":
-            digits, j = read_digits(self.t, k + 2, 1)
-            if k + 1 < len(self.t) and digits and j < len(self.t) and self.t[j] in LETTER_OF_WORD:
-                sid = f"{self.t[k + 1].upper()}{digits}{LETTER_OF_WORD[self.t[j]]}"
-                k = j + 1
+            # "via lamso one golf departure" (ICAO) or "via the lamso two departure" (FAA, no letter)
+            w = k + 2 if self.word(k + 1 - self.i) == "the" else k + 1
+            digits, j = read_digits(self.t, w + 1, 1)
+            if w < len(self.t) and self.t[w] not in _NOT_WAYPOINT and self.t[w].isalpha() and digits:
+                letter = ""
+                if j < len(self.t) and self.t[j] in LETTER_OF_WORD:
+                    letter, j = LETTER_OF_WORD[self.t[j]], j + 1
+                sid = f"{self.t[w].upper()}{digits}{letter}"
+                k = j
                 if k < len(self.t) and self.t[k] == "departure":
                     k += 1
         self.emit(Command("clearance", destination, sid))
@@ -424,6 +447,12 @@ class _Scanner:
         if self.t[k:k + 2] == ["and", "wait"]:
             k += 2
         return self.runway_action("line_up", k)
+
+    def _at_position(self) -> bool:
+        """The FAA's former "(taxi into) position and hold" = line up and wait."""
+        if self.t[self.i + 1:self.i + 3] != ["and", "hold"]:
+            return False
+        return self.runway_action("line_up", self.i + 3)
 
     def _at_cross(self) -> bool:
         return self.runway_action("cross", self.i + 1)
@@ -518,7 +547,7 @@ class _Scanner:
         if self.word(1) == "variable":
             k += 1
         _, k = read_digits(self.t, k, 3)
-        if k < len(self.t) and self.t[k] == "degrees":
+        if k < len(self.t) and self.t[k] in ("degrees", "at"):  # "wind two seven zero at one five" (FAA)
             k += 1
         for _ in range(2):
             _, k = read_digits(self.t, k, 3)
@@ -566,6 +595,7 @@ _HANDLERS = {
     "cleared": _Scanner._at_cleared,
     "line": _Scanner._at_line,
     "lining": _Scanner._at_line,
+    "position": _Scanner._at_position,
     "cross": _Scanner._at_cross,
     "crossing": _Scanner._at_cross,
     "hold": _Scanner._at_hold,

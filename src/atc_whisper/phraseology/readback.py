@@ -29,6 +29,10 @@ How two transmissions are compared (`check_readback`):
   (heading 027, FL035, an 8.33 kHz channel that does not exist) and a required item whose
   keyword is there but whose value is unreadable ("squawking four five one") are not flagged;
   an instructed value that is itself implausible is not compared.
+* Neither are they a correct readback: when such a required item cannot be judged and nothing
+  else differs, the result is ``unchecked`` (the items in ``unreadable``), never ``ok`` - "ok"
+  means every required value was heard read back. `conversation.Conversation` reports an
+  unchecked readback as no readback check at all (``readback`` null in transcript records).
 """
 
 from __future__ import annotations
@@ -39,11 +43,17 @@ from dataclasses import dataclass
 from atc_whisper.phraseology.callsigns import _levenshtein
 from atc_whisper.phraseology.commands import Command, ParsedTransmission
 from atc_whisper.phraseology.normalize import normalize_atc
-from atc_whisper.phraseology.numbers import read_altitude, read_digits, read_flight_level, read_runway
+from atc_whisper.phraseology.numbers import (
+    read_altitude,
+    read_digits,
+    read_flight_level,
+    read_frequency,
+    read_runway,
+)
 from atc_whisper.phraseology.parser import find_callsign
 from atc_whisper.phraseology.vocabulary import DESTINATIONS, LETTER_OF_WORD
 
-OK, MISMATCH = "ok", "mismatch"
+OK, MISMATCH, UNCHECKED = "ok", "mismatch", "unchecked"
 CHANGED, MISSING = "changed", "missing"
 
 # Command type -> item name.
@@ -94,14 +104,19 @@ class ReadbackResult:
     """The outcome of comparing one readback with the instruction it answers.
 
     Attributes:
-        status: ``"ok"`` or ``"mismatch"`` (at least one difference).
+        status: ``"mismatch"`` (at least one difference), ``"unchecked"`` (no difference, but a
+            required item's value could not be read - a recognition error, so the readback
+            cannot be called correct) or ``"ok"`` (every required value read back unchanged).
         differences: What differed, in the order of the instruction's items.
         instruction: Index of the controller transmission answered (set by `Conversation`), or None.
+        unreadable: Required items whose readback could not be judged (``level``, ``squawk`` ...),
+            in the order of the instruction; may be set with any status.
     """
 
     status: str
     differences: tuple[Difference, ...] = ()
     instruction: int | None = None
+    unreadable: tuple[str, ...] = ()
 
     @property
     def mismatch(self) -> bool:
@@ -114,7 +129,10 @@ class ReadbackResult:
                 "differences": [d.as_dict() for d in self.differences]}
 
     def describe(self) -> str:
-        """One line for people: ``"level FL350 read back as FL330; squawk 4521 missing"`` or ``"ok"``."""
+        """One line for people: ``"level FL350 read back as FL330; squawk 4521 missing"``, ``"ok"``
+        or ``"not checked: level unreadable"``."""
+        if self.status == UNCHECKED:
+            return f"not checked: {', '.join(self.unreadable)} unreadable"
         return describe_differences([d.as_dict() for d in self.differences])
 
 
@@ -295,6 +313,9 @@ def _bare_values(text: str) -> list[_Bare]:
     i = 0
     while i < len(tokens):
         fl, end = read_flight_level(tokens, i)
+        if fl is not None and end - i == 5 and not _plausible(_Item("level", f"FL{fl:03d}", None)) \
+                and _plausible(_Item("level", f"FL{fl // 10:03d}", None)) and read_frequency(tokens, end - 1)[0]:
+            fl, end = fl // 10, end - 1  # "flight level eight zero one three two decimal ...": FL080, then 132.xxx
         if fl is not None:
             found.append(_Bare("level", f"FL{fl:03d}", i))
             i = end
@@ -415,8 +436,10 @@ def check_readback(
         instruction_index: Stored in the result's ``instruction``.
 
     Returns:
-        ``ok`` when every instructed value was read back unchanged and no required item was
-        left out; ``mismatch`` with the differences otherwise.
+        ``mismatch`` with the differences when a value changed or a required item was left out;
+        else ``unchecked`` when a required item's value was garbled (keyword heard, value
+        unreadable or implausible on either side); else ``ok``: every instructed value was read
+        back unchanged.
     """
     expected = [it for it in (_item(c) for c in _commands_of(instruction)) if it is not None]
     heard = [it for it in (_item(c) for c in _commands_of(readback)) if it is not None]
@@ -431,6 +454,7 @@ def check_readback(
     differences: dict[int, Difference] = {}
     missing: list[int] = []
     partial: dict[int, str] = {}  # said without its value ("cleared to land"): what was heard
+    unjudged: set[int] = set()  # required items that could not be judged (misheard): never "ok"
     for k in pending:  # then pair what is left, item kind by item kind, in order
         item = expected[k]
         match = next((j for j, h in enumerate(heard) if not used[j] and h.name == item.name), None)
@@ -441,7 +465,7 @@ def check_readback(
                 partial[k] = other.display
                 missing.append(k)
             elif not (_plausible(item) and _plausible(other)):
-                continue  # a misheard value on either side: no flag for what was not really said
+                unjudged.add(k)  # a misheard value on either side: no flag for what was not really said
             elif not item.modes_agree(other):  # climb read back as descend, left as right
                 differences[k] = Difference(item.name, item.display_with_mode(), other.display_with_mode(), CHANGED)
             else:
@@ -467,8 +491,10 @@ def check_readback(
                 heard_item = _Item(item.name, typed.value, item.mode)
                 if _plausible(item) and _plausible(heard_item):
                     differences[k] = Difference(item.name, item.display, heard_item.display, CHANGED)
+                else:
+                    unjudged.add(k)
             elif _misheard(item, tokens, partial=k in partial):
-                pass  # the value was said but not understood: no flag for what cannot be judged
+                unjudged.add(k)  # the value was said but not understood: no flag for what cannot be judged
             else:
                 still.append(k)
         missing = still
@@ -482,5 +508,10 @@ def check_readback(
     for k in missing:
         if _required(expected[k]) and _plausible(expected[k]):
             differences[k] = Difference(expected[k].name, expected[k].display, partial.get(k), MISSING)
+        elif _required(expected[k]):
+            unjudged.add(k)  # the instruction itself was misheard: nothing to compare with
     ordered = tuple(differences[k] for k in sorted(differences))
-    return ReadbackResult(MISMATCH if ordered else OK, ordered, instruction_index)
+    unreadable = tuple(dict.fromkeys(expected[k].name for k in sorted(unjudged - set(differences))
+                                     if _required(expected[k])))
+    status = MISMATCH if ordered else UNCHECKED if unreadable else OK
+    return ReadbackResult(status, ordered, instruction_index, unreadable)

@@ -13,7 +13,14 @@ it away (ICAO Doc 4444 12.3, Doc 9432 2.4):
   repeat the imperative, which is why verb forms weigh less than the callsign position;
 * **words only one side says** - "request", "with you", "ready", "wilco", "unable",
   "mayday mayday mayday" (pilot); "identified", "radar contact", "report", "expect",
-  "when ready", "wind", "go ahead" (controller).
+  "when ready", "wind", "station calling" (controller).
+
+Short procedure transmissions carry little: "roger", "standby", "say again", "go ahead", a
+greeting or a farewell are said by both sides, and so are "speedbird one two three, roger" and
+"good evening, speedbird one two three"; there the callsign's position is no evidence and the
+guess is usually ``"unknown"``. "roger, speedbird one two three" (callsign last after the
+acknowledgement) stays a pilot's form. A wake category after the callsign ("... american one
+two three heavy") belongs to the callsign.
 
 Each cue adds evidence in log-odds (positive: pilot); the sum, through a logistic function,
 is the probability that a pilot spoke. The weights were set by hand from the phraseology and
@@ -69,6 +76,13 @@ _PARTICIPLES = frozenset({
 # Said after the callsign at the end of a readback.
 _COURTESY = frozenset({"good", "day", "bye", "goodbye", "thanks", "thank", "you", "cheers", "ciao", "servus",
                        "morning", "evening", "afternoon", "night"})
+# Wake turbulence category said with the callsign (FAA: "american one two three heavy").
+_CALLSIGN_SUFFIX = frozenset({"heavy", "super"})
+# Greetings (and courtesy) that either side says before a callsign ("good evening, speedbird one two three").
+_GREETING = _COURTESY | {"hello"}
+# Procedure words that either side says after a callsign ("speedbird one two three, roger / standby / say again").
+_PROCEDURE = _GREETING | _CALLSIGN_SUFFIX | {"roger", "wilco", "copied", "copy", "affirm", "affirmative", "negative",
+                                             "standby", "say", "again", "go", "ahead", "please"}
 # Words after which a digit run is a value, not a callsign's number.
 _VALUE_WORDS = frozenset({
     "level", "heading", "squawk", "squawking", "decimal", "runway", "qnh", "altimeter", "speed", "mach", "to",
@@ -87,7 +101,8 @@ _WORD_CUES: dict[str, float] = {
 _PHRASE_CUES: dict[tuple[str, ...], float] = {
     ("with", "you"): 4.0, ("in", "sight"): 1.5, ("say", "again"): 0.3, ("good", "day"): 0.0,
     ("when", "ready"): -2.5,  # cancels "ready"
-    ("report", "established"): 0.0, ("radar", "contact"): -2.0, ("go", "ahead"): -1.5,
+    ("report", "established"): 0.0, ("radar", "contact"): -2.0, ("go", "ahead"): -0.3, ("station", "calling"): -3.0,
+    ("see", "you"): 0.0, ("your", "request"): -2.0,
     ("roger", "mayday"): -4.0, ("roger", "pan"): -4.0, ("mayday", "mayday"): 2.5, ("pan", "pan"): 2.5,
     ("thank", "you"): 0.0, ("hold", "short"): 0.0, ("holding", "point"): 0.0,  # "taxi to holding point": not a participle
     ("holding", "short"): 1.2, ("line", "up"): -0.3, ("say", "heading"): -1.5, ("say", "altitude"): -1.5,
@@ -139,6 +154,8 @@ def _strip_tail(tokens: Sequence[str], end: int) -> int:
     n = len(tokens)
     k = n
     while k > end and tokens[k - 1] in _COURTESY:
+        k -= 1
+    while k > end and tokens[end] in _CALLSIGN_SUFFIX and k == end + 1:  # "... heavy" is the callsign's
         k -= 1
     if k == end + 1 and len(tokens[end]) <= 3:  # one inserted "the", "is", "and"
         k = end
@@ -200,11 +217,15 @@ def _callsign_evidence(tokens: Sequence[str], span: tuple[int, int] | None, cues
     start, end = span
     if start == 0 and _strip_tail(tokens, end) == end:
         return 0.0  # the callsign alone: a controller calling or a pilot answering
+    if start == 0 and all(w in _PROCEDURE for w in tokens[end:]):
+        return 0.0  # "speedbird one two three, roger / standby / say again": either side
     before = tokens[:start]
     if any(w in UNIT_WORDS for w in before[-4:]) or before[:1] in (["mayday"], ["pan"]):
         cues.append("station first")
         return _STATION_FIRST
     if _strip_tail(tokens, end) == end:
+        if all(w in _GREETING for w in before):
+            return 0.0  # "good evening, speedbird one two three": either side
         cues.append("callsign last")
         return _CALLSIGN_LAST
     if start == 0:

@@ -162,6 +162,27 @@ STATIONS_BY_PHASE: dict[str, tuple[str, ...]] = {
                 "shannon control", "langen radar", "rhein radar", "boston center", "new york center"),
 }
 
+# US (FAA) facilities, for transmissions in FAA phraseology: "<place> <unit>" as for Europe.
+US_STATIONS_BY_PHASE: dict[str, tuple[str, ...]] = {
+    "clearance": ("kennedy clearance", "boston clearance", "atlanta clearance", "denver clearance",
+                  "seattle clearance"),
+    "ground": ("kennedy ground", "boston ground", "atlanta ground", "denver ground", "burbank ground",
+               "seattle ground"),
+    "tower": ("kennedy tower", "boston tower", "atlanta tower", "denver tower", "burbank tower",
+              "seattle tower", "newark tower"),
+    "departure": ("new york departure", "boston departure", "socal departure", "potomac departure",
+                  "denver departure"),
+    "approach": ("new york approach", "boston approach", "socal approach", "potomac approach",
+                 "norcal approach", "atlanta approach"),
+    "enroute": ("new york center", "boston center", "chicago center", "los angeles center",
+                "jacksonville center", "denver center"),
+}
+# Airlines heard on US frequencies (ICAO codes of `AIRLINES`): US carriers and a few foreign ones.
+US_AIRLINE_CODES: tuple[str, ...] = (
+    "UAL", "AAL", "DAL", "SWA", "SKW", "JBU", "ASA", "FFT", "NKS", "ENY", "RPA", "FDX", "GTI", "HAL",
+    "ACA", "WJA", "JZA", "SHT", "AMX", "BAW", "DLH", "AFR", "KLM", "UAE", "JAL", "VIR",
+)
+
 # Waypoint-like five-letter names (pronounceable, as ICAO five-letter name-codes are meant to be).
 WAYPOINTS: tuple[str, ...] = (
     "lamso", "tulip", "sugol", "remba", "kolag", "rekna", "bagir", "dibor", "nelsa", "pesar",
@@ -181,6 +202,14 @@ DESTINATIONS: dict[str, str] = {
     "faro": "LPFR", "nice": "LFMN", "lyon": "LFLL", "boston": "KBOS", "denver": "KDEN", "atlanta": "KATL",
     "seattle": "KSEA", "newark": "KEWR", "kennedy": "KJFK",
 }
+# Destinations of clearances in FAA phraseology: US airports.
+US_DESTINATIONS: dict[str, str] = {
+    "boston": "KBOS", "denver": "KDEN", "atlanta": "KATL", "seattle": "KSEA", "newark": "KEWR", "kennedy": "KJFK",
+    "chicago": "KORD", "dallas": "KDFW", "miami": "KMIA", "phoenix": "KPHX", "orlando": "KMCO", "houston": "KIAH",
+    "detroit": "KDTW", "charlotte": "KCLT", "minneapolis": "KMSP", "philadelphia": "KPHL",
+}
+# Every destination the parser knows.
+AIRPORTS: dict[str, str] = {**DESTINATIONS, **US_DESTINATIONS}
 
 APPROACH_TYPES: tuple[str, ...] = ("ils", "visual", "rnp", "localizer")
 # Spoken text of words a TTS engine would misread when written as one word.
@@ -202,6 +231,8 @@ PHRASE_WORDS: tuple[str, ...] = (
     "wait", "cross", "hold", "short", "taxi", "holding", "point", "via", "direct", "proceed",
     "approach", "established", "wind", "degrees", "mayday", "pan", "roger", "wilco", "request",
     "push", "back", "start", "approved", "go", "around", "departure", "initially", "information",
+    "position", "altimeter", "via", "arrival", "heavy", "affirm", "negative", "copied", "standby",
+    "say", "again", "ahead", "with", "you", "good", "day", "bye", "calling", "passing",
 )
 
 
@@ -220,9 +251,10 @@ def vocabulary_sections() -> dict[str, list[str]]:
         "digits": [f"{i} {word}" + (f" ({SPOKEN_DIGIT_VARIANTS[word]})" if word in SPOKEN_DIGIT_VARIANTS else "")
                    for i, word in enumerate(DIGIT_WORDS)],
         "airline_telephony": [f"{code} {words}" for code, words, _ in AIRLINES],
-        "stations": sorted({s for group in STATIONS_BY_PHASE.values() for s in group}),
+        "stations": sorted({s for table in (STATIONS_BY_PHASE, US_STATIONS_BY_PHASE)
+                            for group in table.values() for s in group}),
         "waypoints": list(WAYPOINTS),
-        "destinations": [f"{code} {city}" for city, code in DESTINATIONS.items()],
+        "destinations": [f"{code} {city}" for city, code in AIRPORTS.items()],
         "registration_prefixes": [
             "G golf + 4 letters (G-ABCD: golf alfa bravo charlie delta; abbreviated golf charlie delta)",
             "D-E delta echo + 3 letters", "F-G foxtrot golf + 3 letters", "HB hotel bravo + 3 letters",

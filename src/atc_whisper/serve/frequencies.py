@@ -258,19 +258,22 @@ class Frequencies:
         ``callsigns`` (known callsigns) are each session's decoding prompt and snap its
         recognised callsigns, as in ``atc-whisper live`` (:class:`~atc_whisper.live.runner.LiveSession`).
         """
-        from ..live.outputs import AudioSink, session_id
-        from ..live.runner import LiveSession, live_decode_settings
+        from ..live.outputs import AudioSink
+        from ..live.runner import LiveSession, live_decode_settings, session_id
 
         settings = live_decode_settings(self.settings)
         self.sink = PublishSink(self.workspace, self.hub, jsonl=self.jsonl, catalogue=self.use_catalogue)
         shared = _Shared(self.sink, threading.Lock())
-        session = session_id()
+        started = session_id()
         for item in self.items:
+            # One id per frequency and run: its records' ``session`` (the page groups exchanges by
+            # it) and its saved audio's file prefix.
+            name = f"{started}_{slug(item.spec.name)}"
             sinks: list[Any] = []
             if self.settings.serve.save_audio:
-                sinks.append(AudioSink(self.workspace.live_dir / "audio", session=f"{session}_{slug(item.spec.name)}"))
+                sinks.append(AudioSink(self.workspace.live_dir / "audio", session=name))
             sinks.append(shared)
-            item.session = LiveSession(item.source, recogniser, settings, sinks, callsigns=callsigns)
+            item.session = LiveSession(item.source, recogniser, settings, sinks, callsigns=callsigns, session=name)
             item.thread = threading.Thread(target=self._run, args=(item,), name=f"atc-serve-{slug(item.spec.name)}",
                                            daemon=True)
             item.state = "listening"

@@ -53,8 +53,12 @@ class Transmission(BaseModel):
     offset_s: float | None = Field(None, description="Start within its audio file, s (file transcripts only).")
     role: str | None = Field(None, description="controller, pilot or unknown, when the role classifier ran.")
     role_score: float | None = None
-    exchange: int | None = Field(None, description="The exchange (instruction + readbacks) it belongs to.")
+    exchange: int | None = Field(None, description=(
+        "The exchange (instruction + readbacks) it belongs to; ids count within one live session."))
     readback: Readback | None = None
+    session: str | None = Field(None, description=(
+        "The live session it was heard in (e.g. 20261124T210500Z_tower): with the frequency and exchange "
+        "it names one exchange across server restarts. None for file transcripts."))
 
 
 class TransmissionPage(BaseModel):
@@ -171,7 +175,7 @@ def transmission_json(row: dict[str, Any]) -> dict[str, Any]:
     audio = row.get("audio_path")
     live_audio = audio is not None and row.get("offset_s") is None  # a file transcript's audio is the archive's
     out["audio_url"] = f"/api/transmissions/{row['id']}/audio" if live_audio and row.get("id") else None
-    for key in ("role", "role_score", "exchange", "readback", "text_corrected", "corrected_at"):
+    for key in ("role", "role_score", "exchange", "readback", "session", "text_corrected", "corrected_at"):
         out.setdefault(key, None)
     return out
 

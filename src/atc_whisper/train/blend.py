@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError, ModelError
 from ..log import get_logger
 
 log = get_logger(__name__)
@@ -43,13 +44,15 @@ def blend_with_base(model: Any, base: Any, *, share: float, embedding_share: flo
         How many parameter tensors were blended, by kind (``embeddings``, ``other``).
 
     Raises:
-        ValueError: A share outside 0-1, or the two models' parameters differ in names or shapes.
+        ConfigError: A share outside 0-1.
+        ModelError: The two models' parameters differ in names or shapes.
     """
     import torch
 
     for label, value in (("share", share), ("embedding_share", embedding_share)):
         if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{label} must be within 0-1, got {value}")
+            setting = "train.base_blend" if label == "share" else "train.base_blend_embeddings"
+            raise ConfigError(f"{label} must be within 0-1, got {value}; set {setting} to a share between 0 and 1.")
     counts = {"embeddings": 0, "other": 0}
     if share == 0.0 and embedding_share == 0.0:
         return counts
@@ -60,8 +63,10 @@ def blend_with_base(model: Any, base: Any, *, share: float, embedding_share: flo
                 continue
             other = base_params.get(name)
             if other is None or other.shape != param.shape:
-                raise ValueError(f"cannot blend {name}: the pretrained model has "
-                                 f"{'no such weight' if other is None else tuple(other.shape)}")
+                raise ModelError(f"cannot blend {name}: the pretrained model has "
+                                 f"{'no such weight' if other is None else tuple(other.shape)}; blend only with the "
+                                 "model training started from, or set train.base_blend = 0 and "
+                                 "train.base_blend_embeddings = 0.")
             embedding = is_embedding(name)
             s = embedding_share if embedding else share
             if s > 0.0:

@@ -31,7 +31,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from ..audio.io import SAMPLE_RATE, load_audio
 from ..config import DecodeSettings, Settings, render_toml
-from ..errors import TrainingError
+from ..errors import ModelError, TrainingError
 from ..log import get_logger
 from ..workspace import Workspace
 from .api import TrainResult
@@ -40,13 +40,16 @@ from .callbacks import MonitoringCallback, StopOnSignal
 from .dataset import (
     IGNORE_INDEX,
     CachedEncoderDataset,
+    CT2Encoder,
     EncoderCache,
     LabelEncoder,
     LengthGroupedSampler,
     SourceMixSampler,
     SpeechDataset,
+    TorchEncoder,
     TrainItem,
     WhisperCollator,
+    cpu_has_native_bf16,
     items_from_samples,
     source_mix,
 )
@@ -279,7 +282,7 @@ def _datasets(plan: Plan, model: Any, processor: Any, settings: Settings, worksp
         return (SpeechDataset(train_items, fe, labels), (SpeechDataset(dev_items, fe, labels) if dev_items else None),
                 dev_items, 0.0)
     cache = EncoderCache(workspace.cache_dir / "encoder", model, processor.feature_extractor,
-                         batch_size=settings.train.encoder_batch_size)
+                         batch_size=settings.train.encoder_batch_size, encoder=_cache_encoder(plan, model, settings, workspace))
     if plan.device == "cuda":
         model.to("cuda")
     started = time.monotonic()
@@ -292,6 +295,27 @@ def _datasets(plan: Plan, model: Any, processor: Any, settings: Settings, worksp
     train_ds = CachedEncoderDataset(train_items, train_files, labels)
     dev_ds = CachedEncoderDataset(dev_items, dev_files, labels) if dev_items else None
     return train_ds, dev_ds, dev_items, cache_s
+
+
+def _cache_encoder(plan: Plan, model: Any, settings: Settings, workspace: Workspace) -> TorchEncoder | CT2Encoder:
+    """The backend that fills the encoder cache (``train.encoder_cache_backend``)."""
+    backend = settings.train.encoder_cache_backend
+    if backend == "auto":
+        backend = "torch-bf16" if plan.device == "cpu" and cpu_has_native_bf16() else "torch-fp32"
+    engine, precision = backend.split("-")
+    if engine == "torch":
+        return TorchEncoder(model, precision)
+    from ..models.export import export_ct2
+
+    compute_type = "int8" if precision == "int8" else "float32"
+    # int8 weights for int8 compute; full-precision weights otherwise (de-quantised int8 is not fp32).
+    ct2_dir = export_ct2(plan.hf_dir, workspace, quantization="int8" if compute_type == "int8" else "default")
+    cores = settings.model.threads or os.cpu_count() or 1
+    try:
+        return CT2Encoder(ct2_dir, compute_type, device=plan.device, threads=max(1, cores // max(plan.local_world_size, 1)))
+    except (RuntimeError, ValueError) as exc:
+        raise ModelError(f"CTranslate2 could not load {ct2_dir} for the encoder cache ({exc}); set "
+                         "train.encoder_cache_backend = \"torch-fp32\".") from None
 
 
 def _teacher(plan: Plan, settings: Settings, train_ds: Any) -> Any:

@@ -7,7 +7,9 @@ const state = {
   columns: new Map(),        // frequency name -> {section, list, count, badge}
   cards: new Map(),          // transmission id -> [li elements] (column and search results)
   records: new Map(),        // transmission id -> latest record
-  filter: "",
+  // What the live columns show: a callsign substring, a role, a readback outcome (as the
+  // API's readback parameter: ok, mismatch, checked, none) and one exchange (exchangeKey).
+  filters: {callsign: "", role: "", readback: "", exchange: ""},
   search: {params: null, offset: 0, total: 0},
   recent: 50,
 };
@@ -44,13 +46,34 @@ function commandLabel(c) {
   return present(c.qualifier) ? `${label} (${c.qualifier})` : label;
 }
 
+function present(value) { return value !== undefined && value !== null; }
+
+// An exchange id counts within one live session of one frequency; the three name it.
+function exchangeKey(r) {
+  return present(r.exchange) ? [r.frequency || "", r.session || "", String(r.exchange)].join("\u241f") : "";
+}
+
+// Exchange colours: no red, orange or yellow (mismatch, low confidence, callsign). Consecutive
+// exchanges of a frequency always differ; the frequency and session shift the sequence, so
+// exchange 0 of two columns do not look alike.
+const EXCHANGE_HUES = [205, 150, 270, 110, 315, 180, 240, 85];
+
+function exchangeHue(r) {
+  let shift = 0;
+  for (const ch of `${r.frequency || ""}${r.session || ""}`) shift = (shift * 31 + ch.codePointAt(0)) % 9973;
+  return EXCHANGE_HUES[(Number(r.exchange) + shift) % EXCHANGE_HUES.length];
+}
+
 function fill(li, r) {
-  li.dataset.id = r.id === null ? "" : String(r.id);
+  li.dataset.id = present(r.id) ? String(r.id) : "";
   li.dataset.callsign = (r.callsign || "").toLowerCase();
   li.dataset.started = r.started_at;
+  li.dataset.role = r.role || "unknown";
+  const readback = r.readback || null;
+  li.dataset.readback = readback ? readback.status : "none";
+  li.dataset.exchange = exchangeKey(r);
   li.classList.toggle("low", !!r.low_confidence);
   li.classList.toggle("corrected", !!r.text_corrected);
-  const readback = r.readback || null;
   li.classList.toggle("mismatch", !!readback && readback.status === "mismatch");
 
   const time = li.querySelector(".tx-time");
@@ -62,11 +85,20 @@ function fill(li, r) {
   const role = li.querySelector(".tx-role");
   role.textContent = r.role && r.role !== "unknown" ? r.role : "";
   role.className = "tx-role" + (r.role ? ` role-${r.role}` : "");
-  if (r.role_score !== null && r.role_score !== undefined) role.title = `role score ${Number(r.role_score).toFixed(2)}`;
+  role.title = present(r.role_score) ? `role score ${Number(r.role_score).toFixed(2)}` : "";
 
   const callsign = li.querySelector(".tx-callsign");
   callsign.textContent = r.callsign || "";
   callsign.hidden = !r.callsign;
+
+  // The exchange: its id, in a colour of its own, so an instruction and its readbacks pair up by eye.
+  const exchange = li.querySelector(".tx-exchange");
+  exchange.hidden = !present(r.exchange);
+  exchange.textContent = present(r.exchange) ? `ex ${r.exchange}` : "";
+  exchange.title = present(r.exchange)
+    ? `exchange ${r.exchange}${r.callsign ? " of " + r.callsign : ""} on ${r.frequency}: show only its transmissions`
+    : "";
+  if (present(r.exchange)) exchange.style.setProperty("--exchange-hue", String(exchangeHue(r)));
 
   li.querySelector(".tx-frequency").textContent = li.closest("#results") ? r.frequency : "";
 
@@ -79,6 +111,7 @@ function fill(li, r) {
   const diffs = li.querySelector(".tx-differences");
   diffs.replaceChildren();
   rb.textContent = "";
+  rb.className = "tx-readback";
   if (readback) {
     rb.textContent = readback.status === "mismatch" ? "readback mismatch" : "readback ok";
     rb.className = `tx-readback readback-${readback.status}`;
@@ -111,20 +144,21 @@ function fill(li, r) {
 
   const play = li.querySelector(".play");
   play.hidden = !r.audio_url;
-  li.querySelector(".edit").hidden = r.id === null;
+  li.querySelector(".edit").hidden = !present(r.id);
 }
 
 function card(r) {
   const li = $("tx-template").content.firstElementChild.cloneNode(true);
   fill(li, r);
   li.querySelector(".play").addEventListener("click", () => playRecord(li));
-  li.querySelector(".tx-callsign").addEventListener("click", () => setFilter(li.dataset.callsign));
+  li.querySelector(".tx-callsign").addEventListener("click", () => toggleFilter("callsign", li.dataset.callsign));
+  li.querySelector(".tx-exchange").addEventListener("click", () => toggleFilter("exchange", li.dataset.exchange));
   li.querySelector(".edit").addEventListener("click", () => edit(li));
   return li;
 }
 
 function remember(li, r) {
-  if (r.id === null) return;
+  if (!present(r.id)) return;
   const list = state.cards.get(r.id) || [];
   list.push(li);
   state.cards.set(r.id, list);
@@ -174,16 +208,25 @@ function addTransmission(r) {
     if (other.dataset.started < r.started_at) { before = other; break; }
   }
   col.list.insertBefore(li, before);
-  col.count.textContent = String(col.list.children.length);
   applyFilter(li);
   while (col.list.children.length > 500) col.list.lastElementChild.remove();
+  countColumn(col);
+}
+
+function countColumn(col) {
+  const all = col.list.children.length;
+  const shown = col.list.querySelectorAll(".tx:not(.filtered-out)").length;
+  col.count.textContent = shown === all ? String(all) : `${shown} of ${all}`;
+  col.count.title = shown === all ? "transmissions" : "transmissions shown by the filters, of all in the column";
 }
 
 function updateTransmission(r) {
   state.records.set(r.id, r);
   for (const li of state.cards.get(r.id) || []) {
-    if (!li.querySelector("textarea")) fill(li, r);
+    if (li.querySelector("textarea")) continue;
+    fill(li, r);
   }
+  refilter();
 }
 
 function setStatus(s) {
@@ -193,18 +236,43 @@ function setStatus(s) {
   col.badge.title = s.message || s.source || "";
 }
 
-// -- callsign filter -----------------------------------------------------------------------
+// -- filters of the live columns ----------------------------------------------------------
 
-function applyFilter(li) {
-  li.classList.toggle("filtered-out", !!state.filter && !li.dataset.callsign.includes(state.filter));
+function passes(li) {
+  const f = state.filters;
+  if (f.callsign && !li.dataset.callsign.includes(f.callsign)) return false;
+  if (f.role && li.dataset.role !== f.role) return false;
+  const readback = li.dataset.readback;  // ok, mismatch or none
+  if (f.readback === "checked" && readback === "none") return false;
+  if (f.readback && f.readback !== "checked" && readback !== f.readback) return false;
+  return !f.exchange || li.dataset.exchange === f.exchange;
 }
 
-function setFilter(value) {
-  const input = $("callsign-filter");
-  const next = (value || "").toLowerCase();
-  state.filter = state.filter === next ? "" : next;  // clicking the same callsign again clears it
-  input.value = state.filter;
+function applyFilter(li) {
+  li.classList.toggle("filtered-out", !passes(li));
+}
+
+function refilter() {
   document.querySelectorAll(".columns .tx").forEach(applyFilter);
+  for (const col of state.columns.values()) countColumn(col);
+  const shown = $("exchange-filter");
+  shown.hidden = !state.filters.exchange;
+  if (state.filters.exchange) {
+    const [frequency, , id] = state.filters.exchange.split("\u241f");
+    $("exchange-filter-label").textContent = `exchange ${id} on ${frequency}`;
+  }
+}
+
+// echo: show the value in its control (not while the listener is typing in it).
+function setFilter(name, value, echo = true) {
+  // An exchange is a key, kept as it is; the others compare lower-case.
+  state.filters[name] = name === "exchange" ? value || "" : (value || "").trim().toLowerCase();
+  if (echo && name !== "exchange") $(`${name}-filter`).value = state.filters[name];
+  refilter();
+}
+
+function toggleFilter(name, value) {  // clicking the same callsign or exchange again clears it
+  setFilter(name, state.filters[name] === (name === "exchange" ? value : (value || "").toLowerCase()) ? "" : value);
 }
 
 // -- audio ---------------------------------------------------------------------------------
@@ -308,6 +376,8 @@ async function runSearch(more = false) {
     if (until) params.set("until", until);
     if (form.low_confidence.checked) params.set("low_confidence", "true");
     if (form.corrected.checked) params.set("corrected", "true");
+    if (form.role.value) params.set("role", form.role.value);
+    if (form.readback.value) params.set("readback", form.readback.value);
     state.search = {params, offset: 0, total: 0};
     $("results-list").replaceChildren();
   }
@@ -348,10 +418,10 @@ function connect() {
 
 async function start() {
   $("export").addEventListener("click", exportCorrections);
-  $("callsign-filter").addEventListener("input", (e) => {
-    state.filter = e.target.value.trim().toLowerCase();
-    document.querySelectorAll(".columns .tx").forEach(applyFilter);
-  });
+  $("callsign-filter").addEventListener("input", (e) => setFilter("callsign", e.target.value, false));
+  $("role-filter").addEventListener("change", (e) => setFilter("role", e.target.value));
+  $("readback-filter").addEventListener("change", (e) => setFilter("readback", e.target.value));
+  $("exchange-clear").addEventListener("click", () => setFilter("exchange", ""));
   $("search-form").addEventListener("submit", (e) => { e.preventDefault(); runSearch(false); });
   $("search-clear").addEventListener("click", () => { $("search-form").reset(); $("results").hidden = true; });
   $("results-close").addEventListener("click", () => { $("results").hidden = true; });

@@ -107,7 +107,7 @@ def run_engine(engine_name: str, model: str, wav: Path, workspace, threads: int,
         "max_behind": summary.max_behind,
         "decode_cpu_p95_s": float(np.percentile(engine.cpu_s, 95)) if engine.cpu_s else 0.0,
         "cpu_rtf": sum(engine.cpu_s) / summary.audio_s,
-        "vad_delay_s": (settings.live.min_silence_ms - settings.live.speech_pad_ms) / 1000,
+        "vad_delay_s": (settings.segment.min_silence_ms - settings.segment.speech_pad_ms) / 1000,
         "early": f"{summary.speculative_hits}/{summary.speculative_wasted}",
         "speculative": speculative,
     }

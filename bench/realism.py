@@ -214,7 +214,7 @@ def audio_rows(folder: Path) -> dict[str, Any]:
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in NOISE_SUFFIXES)
     if not files:
         raise SystemExit(f"Error: no audio files in {folder}; pass a folder of WAV/FLAC/OGG/MP3 recordings.")
-    settings = Settings().live
+    settings = Settings().segment
     stats = []
     vad = load_vad(settings.vad)
     for path in tqdm(files, desc=f"transmissions in {folder.name}", leave=False):

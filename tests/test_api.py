@@ -57,7 +57,9 @@ def test_cli_and_api_give_identical_segments(run_cli, two_transmissions, tmp_pat
     assert [_comparable(s.as_dict()) for s in segments] == [_comparable(c) for c in cli]
     assert recognizer.engine.name == "ct2" and not (tmp_path / "cache" / "models" / "pretrained").exists()
 
-    from_array = [s.as_dict() for s in recognizer.transcribe(audio)]
+    # A fresh recogniser: CTranslate2's sampling (the temperature fallback) continues one random
+    # sequence per loaded model, so only a freshly loaded model repeats its fallbacks call for call.
+    from_array = [s.as_dict() for s in Recognizer("tiny.en").transcribe(audio)]
     assert [s["text"] for s in from_array] == [c["text"] for c in cli] and from_array[0]["file"] == "<array>"
 
 

@@ -129,7 +129,10 @@ def test_job_key_follows_every_result_setting_and_nothing_else(tmp_path):
     changed = [
         digest(settings.replace(decode={"beam_size": 3})),
         digest(settings.replace(decode={"temperatures": [0.0]})),
-        digest(settings.replace(live={"min_silence_ms": 300})),  # segmentation
+        digest(settings.replace(segment={"min_silence_ms": 300})),  # segmentation
+        digest(settings.replace(segment={"vad": "energy"})),
+        digest(settings.replace(decode={"segmentation": "window"})),
+        digest(settings.replace(conversation={"exchange_window_s": 10.0})),  # roles, exchanges, readbacks
         digest(settings.replace(model={"device": "cuda"})),
         digest(model="m2"), digest(engine="hf"), digest(fmt="srt"), digest(callsigns=["easy one"]), digest(callsigns=None),
     ]

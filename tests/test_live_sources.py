@@ -310,9 +310,9 @@ def test_closing_pause_is_decoded_early_and_used_once(tiny_en, session_workspace
     if speculative:
         assert summary.speculative_hits == 2 and summary.speculative_wasted >= 1
         # Ready before the pause was confirmed: latency below the VAD close delay plus decoding.
-        close_delay = (settings.live.min_silence_ms - settings.live.speech_pad_ms) / 1000
+        close_delay = (settings.segment.min_silence_ms - settings.segment.speech_pad_ms) / 1000
         assert all(r["latency_s"] < close_delay + r["decode_s"] for r in records)
     else:
         assert summary.speculative_hits == summary.speculative_wasted == 0
-        close_delay = (settings.live.min_silence_ms - settings.live.speech_pad_ms) / 1000
+        close_delay = (settings.segment.min_silence_ms - settings.segment.speech_pad_ms) / 1000
         assert all(r["latency_s"] >= close_delay - 0.05 for r in records)

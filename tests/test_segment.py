@@ -8,7 +8,7 @@ import pytest
 
 from atc_whisper.audio.segment import Chunk, Segmenter, segment_array
 from atc_whisper.audio.vad import load_vad
-from atc_whisper.config import LiveSettings
+from atc_whisper.config import SegmentSettings
 from atc_whisper.live.simulate import synthetic_session
 
 TEXTS = ["speedbird one two three climb flight level three five zero", "roger", "contact tower one one eight decimal seven"]
@@ -19,7 +19,7 @@ def session():
     return synthetic_session(TEXTS, gaps_s=1.5, noise_dbfs=-45.0, seed=5)
 
 
-def _fed(audio: np.ndarray, settings: LiveSettings, chunk: int) -> list:
+def _fed(audio: np.ndarray, settings: SegmentSettings, chunk: int) -> list:
     segmenter = Segmenter(load_vad(settings.vad), settings, clock=lambda: 0.0, speculative=False)
     out = []
     for start in range(0, len(audio), chunk):
@@ -30,7 +30,7 @@ def _fed(audio: np.ndarray, settings: LiveSettings, chunk: int) -> list:
 
 @pytest.mark.parametrize("vad", ["silero", "energy"])
 def test_segment_array_matches_feeding_chunks(session, vad):
-    settings = LiveSettings(vad=vad)
+    settings = SegmentSettings(vad=vad)
     whole = segment_array(session.audio, settings)
     fed = _fed(session.audio, settings, chunk=1_600)  # 100 ms chunks, as a sound card delivers them
     assert len(whole) == len(TEXTS)  # one transmission per utterance, nothing split or merged
@@ -43,7 +43,7 @@ def test_segment_array_matches_feeding_chunks(session, vad):
 
 
 def test_segment_array_stamps_stream_time_and_cuts_long_speech(session):
-    settings = LiveSettings(vad="energy", max_segment_s=2.0)
+    settings = SegmentSettings(vad="energy", max_segment_s=2.0)
     cut = segment_array(session.audio, settings, start_wall=1000.0)
     assert any(t.reason == "max_length" for t in cut)
     assert all(t.duration_s <= 2.0 + settings.speech_pad_ms / 1000 + 0.05 for t in cut)

@@ -9,7 +9,7 @@ import pytest
 
 from atc_whisper.audio.segment import Segmenter
 from atc_whisper.audio.vad import FRAME_SAMPLES, EnergyVAD, SileroVAD, load_vad, speech_probabilities
-from atc_whisper.config import LiveSettings
+from atc_whisper.config import SegmentSettings
 from atc_whisper.errors import ConfigError
 from atc_whisper.live.simulate import synthetic_session
 from atc_whisper.live.sources import Chunk
@@ -27,8 +27,8 @@ def session():
     return synthetic_session(TEXTS, gaps_s=[3.0, 2.0], noise_dbfs=-45.0, seed=3)
 
 
-def segment(audio: np.ndarray, vad_name: str, chunk: int = 512, **live: object):
-    seg = Segmenter(load_vad(vad_name), LiveSettings(**live))  # type: ignore[arg-type]
+def segment(audio: np.ndarray, vad_name: str, chunk: int = 512, **segment: object):
+    seg = Segmenter(load_vad(vad_name), SegmentSettings(**segment))  # type: ignore[arg-type]
     out = []
     for start in range(0, len(audio), chunk):
         out += seg.feed(Chunk(audio[start:start + chunk], start, 0.0))
@@ -38,7 +38,7 @@ def segment(audio: np.ndarray, vad_name: str, chunk: int = 512, **live: object):
 
 @pytest.mark.parametrize("vad_name", ["silero", "energy"])
 def test_segments_match_planted_transmissions(session, vad_name):
-    settings = LiveSettings()
+    settings = SegmentSettings()
     pad_s = settings.speech_pad_ms / 1000
     found, _ = segment(session.audio, vad_name)
     assert len(found) == len(session.spans_s), [(t.start_s, t.end_s) for t in found]
@@ -64,6 +64,22 @@ def test_silero_separates_speech_from_static(session):
         outside &= (times + frame_s < start - 0.3) | (times > end + 0.5)
     assert probs[inside].mean() > 0.7
     assert probs[outside].max() < 0.3
+
+
+@pytest.mark.parametrize("vad_name", ["silero", "energy"])
+def test_whole_recording_probabilities_are_the_streaming_ones(session, vad_name):
+    """A recording in memory is scored in blocks (Silero's sequence export): bit for bit what the
+    frame-by-frame stream gives, and a stream's own state is left alone."""
+    frames = [session.audio[i:i + FRAME_SAMPLES] for i in range(0, len(session.audio) - FRAME_SAMPLES + 1, FRAME_SAMPLES)]
+    streaming, witness = load_vad(vad_name), load_vad(vad_name)
+    streamed = np.array([streaming(f) for f in frames], dtype=np.float32)
+    whole = streaming.probabilities(session.audio)
+    np.testing.assert_array_equal(whole, streamed)
+    if vad_name == "silero":
+        assert streaming._sequence  # the block path ran, not the frame loop
+    for f in frames:
+        witness(f)
+    assert streaming(frames[5]) == witness(frames[5])  # the stream carries on where it was
 
 
 def test_segmentation_does_not_depend_on_chunk_size(session):
@@ -98,7 +114,7 @@ def test_long_transmission_is_cut_at_max_segment(session):
 def test_stream_break_flushes_the_transmission_in_progress(session):
     start, end = session.spans_s[0]
     middle = int((start + end) / 2 * SR) // 512 * 512
-    seg = Segmenter(load_vad("silero"), LiveSettings())
+    seg = Segmenter(load_vad("silero"), SegmentSettings())
     out = []
     for s in range(0, middle, 512):
         out += seg.feed(Chunk(session.audio[s:s + 512], s, 0.0))
@@ -145,7 +161,7 @@ def paused_session():
 
 
 def segment_with_tentatives(audio: np.ndarray, speculative: bool):
-    seg = Segmenter(load_vad("silero"), LiveSettings(), speculative=speculative)
+    seg = Segmenter(load_vad("silero"), SegmentSettings(), speculative=speculative)
     finals, tentatives = [], []
     for start in range(0, len(audio), 512):
         finals += seg.feed(Chunk(audio[start:start + 512], start, 0.0))

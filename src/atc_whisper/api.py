@@ -6,13 +6,14 @@ In the spirit of ``faster_whisper.WhisperModel(path).transcribe(file)``::
 
     recognizer = Recognizer("models/atc_whisper")          # or "tiny.en", a CTranslate2 folder, a Hub id
     for segment in recognizer.transcribe("tower.wav"):
-        print(segment.start_s, segment.text, segment.callsign, segment.commands, segment.low_confidence)
+        print(segment.start_s, segment.role, segment.text, segment.callsign, segment.readback)
 
 No settings object or workspace is needed: the defaults of ``config.py`` apply and converted
 models are cached in the user's cache folder. Both can be passed, and then behave as on the
 command line. The segments are the :class:`~atc_whisper.transcribe.types.FileSegment` objects
-``atc-whisper transcribe`` prints, made by the same functions (engine loading, windowing,
-decoding, callsign snapping and parsing), so the two give the same results.
+``atc-whisper transcribe`` prints, made by the same functions (engine loading, segmentation into
+transmissions, batched decoding, callsign snapping and parsing, the conversation's roles and
+readback checks), so the two give the same results.
 """
 
 from __future__ import annotations
@@ -86,7 +87,11 @@ class Recognizer:
 
     def transcribe(self, audio: str | os.PathLike[str] | np.ndarray, *,
                    callsigns: Sequence[str] | None = None) -> Iterator[FileSegment]:
-        """Transcribe a recording of any length, one segment per window with speech, as it goes.
+        """Transcribe a recording of any length, one segment per transmission, as it goes.
+
+        The recording is cut into transmissions as ``atc-whisper transcribe`` cuts it
+        (``decode.segmentation``: the ``[segment]`` voice detector, or fixed windows), decoded in
+        batches and followed as a conversation (speaker role, exchange, readback check).
 
         Args:
             audio: An audio file (wav, flac, ogg, mp3, m4a; any rate and channels), or 16 kHz
@@ -96,7 +101,8 @@ class Recognizer:
         Yields:
             :class:`~atc_whisper.transcribe.types.FileSegment` objects: times in the file, text,
             confidence (``avg_logprob``, ``no_speech_prob``, ``compression_ratio``,
-            ``low_confidence`` and ``reasons``), ``callsign`` and ``commands``.
+            ``low_confidence`` and ``reasons``), ``callsign``, ``commands``, ``role``,
+            ``role_score``, ``exchange`` and ``readback``.
 
         Raises:
             AudioError: The file is missing, not audio, corrupt, empty or silent.

@@ -83,6 +83,12 @@ class ModelSettings:
     )
     device: str = setting("auto", "Where models run: auto (CUDA when present), cpu or cuda.", choices=("auto", "cpu", "cuda"))
     threads: int = setting(0, "CPU threads for PyTorch and CTranslate2; 0 uses every core.", ge=0, le=512)
+    workers: int = setting(
+        0, "CTranslate2 on CPU: batches decoded at once (its inter_threads), sharing model.threads between them. "
+        "Whisper's decoder barely uses a second thread for one batch, so on 2 cores two batches of one thread "
+        "each transcribe a file's transmissions ~1.5x faster (README). 0: 2 when there are 2 threads or more, "
+        "else 1.", ge=0, le=64,
+    )
     offline: bool = setting(False, "Never contact the Hugging Face Hub (also on when HF_HUB_OFFLINE=1).")
 
 
@@ -312,6 +318,16 @@ class DecodeSettings:
         choices=("default", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "float32", "float16", "bfloat16"),
     )
     beam_size: int = setting(1, "Beam width; 1 is greedy decoding.", ge=1, le=16)
+    encoder_pad_s: float = setting(
+        4.0, "CTranslate2 on CPU: silence encoded after each clip, s. The rest of Whisper's 30 s window gets the "
+        "encoder output of silence (computed once per padding level), so a 4 s transmission costs an 8 s encoder "
+        "pass instead of a 30 s one; measured no worse in WER (README). 30 encodes the whole window, as "
+        "openai/whisper does.", ge=1.0, le=30.0,
+    )
+    batch_size: int = setting(
+        8, "Clips decoded together (the transmissions of a file, an evaluation's clips); larger batches amortise "
+        "the decoder's per-step cost, at more memory.", ge=1, le=256,
+    )
     max_words_per_second: float = setting(
         6.0, "Generation is bounded by the audio's duration: ATC speech runs at 3-4 words/s.", gt=0.0, le=50.0
     )
@@ -339,6 +355,11 @@ class DecodeSettings:
         "", "An ATCO2-style .info file (airport, channel, frequency, callsigns nearby) whose callsigns bias every "
         "file `transcribe` reads; relative paths are read from the workspace.",
     )
+    segmentation: str = setting(
+        "vad", "How `transcribe` cuts a file before decoding: vad = into transmissions with the [segment] voice "
+        "detector, as `live` does (non-speech never reaches the model); window = fixed windows of up to 30 s cut at "
+        "quiet moments (for audio that is not radio).", choices=("vad", "window"),
+    )
 
 
 @dataclass
@@ -363,15 +384,24 @@ class EvaluateSettings:
 
 
 @dataclass
-class LiveSettings:
-    """Live transcription: segmentation into transmissions and buffering."""
+class SegmentSettings:
+    """Cutting audio into transmissions with voice activity detection (`live` and `transcribe` alike)."""
 
     vad: str = setting("silero", "Voice activity detector: silero or energy.", choices=("silero", "energy"))
     threshold: float = setting(0.5, "Speech probability threshold of the VAD.", ge=0.0, le=1.0)
     min_silence_ms: int = setting(600, "Silence that closes a transmission, ms.", ge=0, le=60_000)
     speech_pad_ms: int = setting(200, "Audio kept before and after each transmission, ms.", ge=0, le=5_000)
     min_speech_ms: int = setting(250, "Shorter bursts are ignored (squelch clicks), ms.", ge=0, le=10_000)
-    max_segment_s: float = setting(25.0, "A transmission longer than this is cut, s.", gt=0.0, le=30.0)
+    max_segment_s: float = setting(
+        25.0, "A transmission reaching this length is cut at its quietest moment in the last third and continues "
+        "in the next one, s.", gt=0.0, le=30.0,
+    )
+
+
+@dataclass
+class LiveSettings:
+    """Live transcription: latency and buffering (segmentation is ``[segment]``)."""
+
     speculative: bool = setting(
         True, "Start decoding a transmission once a pause reaches speech_pad_ms instead of waiting for "
         "min_silence_ms to confirm its end; the transcript is used if the pause is confirmed and discarded if "
@@ -473,6 +503,7 @@ class Settings:
     train: TrainSettings = field(default_factory=TrainSettings)
     decode: DecodeSettings = field(default_factory=DecodeSettings)
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
+    segment: SegmentSettings = field(default_factory=SegmentSettings)
     live: LiveSettings = field(default_factory=LiveSettings)
     conversation: ConversationSettings = field(default_factory=ConversationSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
@@ -491,6 +522,44 @@ class Settings:
 
 
 SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(Settings)}  # type: ignore[misc]
+#: Settings that moved to another section: old "section.key" -> new "section.key". Old names still
+#: load, with a warning. (The VAD settings became [segment] when file transcription started
+#: cutting transmissions with the live segmenter: issue 12.)
+MOVED_SETTINGS: dict[str, str] = {
+    f"live.{key}": f"segment.{key}"
+    for key in ("vad", "threshold", "min_silence_ms", "speech_pad_ms", "min_speech_ms", "max_segment_s")
+}
+_warned_moves: set[tuple[str, str]] = set()
+
+
+def _move_renamed(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """``data`` with the keys of :data:`MOVED_SETTINGS` under their new names (a warning for each)."""
+    from .log import get_logger
+
+    if not any(isinstance(data.get(old.split(".")[0]), dict) and old.split(".")[1] in data[old.split(".")[0]]
+               for old in MOVED_SETTINGS):
+        return data
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for old, new in MOVED_SETTINGS.items():
+        old_section, key = old.split(".")
+        new_section, new_key = new.split(".")
+        given = data.get(old_section)
+        if not isinstance(given, dict) or key not in given:
+            continue
+        value = given.pop(key)
+        target = data.setdefault(new_section, {})
+        if not isinstance(target, dict):
+            continue  # reported as a bad section below
+        if new_key in target:
+            note = f"'{new}' is also given and wins"
+        else:
+            target[new_key] = value
+            note = f"applied as '{new}'"
+        if (old, source) not in _warned_moves:
+            _warned_moves.add((old, source))
+            get_logger(__name__).warning("setting '%s' (in %s) has moved to '%s'; %s. Rename it ([%s] %s = ...).",
+                                         old, source, new, note, new_section, new_key)
+    return data
 
 
 def _type_name(tp: Any) -> str:
@@ -619,7 +688,7 @@ def _renamed_settings(data: dict[str, Any], source: str) -> dict[str, Any]:
 def settings_from_dict(data: dict[str, Any], source: str = "settings", base: Settings | None = None) -> Settings:
     """Build validated :class:`Settings` from nested dicts, on top of ``base`` (or the defaults)."""
     base = base or Settings()
-    data = _renamed_settings(data, source)
+    data = _renamed_settings(_move_renamed(data, source), source)
     sections: dict[str, Any] = {}
     for section_name, cls in SECTIONS.items():
         current = getattr(base, section_name)

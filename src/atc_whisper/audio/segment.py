@@ -12,7 +12,12 @@ through the same code, so a file and its live replay are cut the same way:
   keeps one weak syllable from closing a transmission);
 * ``speech_pad_ms`` of audio is kept before and after (a ring buffer holds the pre-roll);
 * bursts shorter than ``min_speech_ms`` (squelch clicks, key-ups) are dropped;
-* a transmission reaching ``max_segment_s`` is cut there and continues in the next one.
+* a transmission reaching ``max_segment_s`` is cut at its quietest moment in the last third
+  (the 96 ms of lowest energy: a breath between words rather than the middle of one) and
+  continues in the next one.
+
+The settings are ``[segment]`` (:class:`~atc_whisper.config.SegmentSettings`), shared by
+``live`` and ``transcribe``.
 
 Speculation (``live.speculative``): once a pause has lasted ``speech_pad_ms`` the padded
 segment that would be emitted if the pause turns out to be the end is already complete, so
@@ -33,11 +38,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..config import LiveSettings
+from ..config import SegmentSettings
 from .io import SAMPLE_RATE
 from .vad import FRAME_SAMPLES, VoiceDetector
 
 _HYSTERESIS = 0.15  # Silero's recommended gap between the start and the end threshold
+#: Part of a transmission (from its end) searched for the quietest cut when it reaches max_segment_s.
+CUT_SEARCH_FRACTION = 1 / 3
+#: Frames averaged when looking for the quietest cut: 3 x 32 ms, longer than a stop consonant's closure.
+_CUT_SMOOTH_FRAMES = 3
 
 
 @dataclass
@@ -117,13 +126,14 @@ class Segmenter:
 
     Args:
         vad: The voice detector (its frames must be 512 samples at 16 kHz).
-        settings: The ``[live]`` settings (threshold, min_silence_ms, speech_pad_ms,
+        settings: The ``[segment]`` settings (threshold, min_silence_ms, speech_pad_ms,
             min_speech_ms, max_segment_s).
         clock: Returns "now" as Unix seconds; stamps ``closed_wall`` (tests may pin it).
+        speculative: Offer tentative transmissions (``live.speculative``; see the module docstring).
     """
 
-    def __init__(self, vad: VoiceDetector, settings: LiveSettings, clock: object = None,
-                 *, speculative: bool | None = None) -> None:
+    def __init__(self, vad: VoiceDetector, settings: SegmentSettings, clock: object = None,
+                 *, speculative: bool = False) -> None:
         import time
 
         self.vad = vad
@@ -151,7 +161,7 @@ class Segmenter:
         self.index = 0
         self.ignored_bursts = 0  # bursts shorter than min_speech_ms
         self.speech_frames = 0
-        self.speculative = settings.speculative if speculative is None else speculative
+        self.speculative = speculative
         self._tentative: Transmission | None = None
         self._offered_for: int | None = None  # the silence start a tentative was offered for
 
@@ -239,11 +249,13 @@ class Segmenter:
             if self._silence_start is not None:
                 self._close(self._silence_start, "silence")
             else:
-                # Cut here; the speech goes on in the next transmission without pre-roll.
+                # Cut at the quietest moment of the last third; the speech goes on in the next
+                # transmission from there, without pre-roll.
                 start = self._segment_start(self._speech_start)
-                self._waiting.append((start, self._speech_start, frame.end, frame.end, "max_length"))
-                self._prev_end = frame.end
-                self._speech_start = frame.end
+                cut = self._quietest_cut(start, frame.end)
+                self._waiting.append((start, self._speech_start, cut, cut, "max_length"))
+                self._prev_end = cut
+                self._speech_start = cut
         out = []
         while self._waiting and self._waiting[0][3] <= self.position:
             emitted = self._emit(*self._waiting.pop(0))
@@ -261,6 +273,19 @@ class Segmenter:
         end = speech_end + self.pad
         self._waiting.append((self._segment_start(self._speech_start), self._speech_start, speech_end, end, reason))
         self._prev_end = end
+
+    def _quietest_cut(self, start: int, end: int) -> int:
+        """Stream sample at the middle of the quietest stretch of the last third of ``start..end``."""
+        search_from = start + int((end - start) * (1 - CUT_SEARCH_FRACTION))
+        frames = [f for f in self._frames if f.start >= search_from and f.end <= end and len(f.audio)]
+        if not frames:
+            return end
+        energy = np.array([float(np.mean(np.square(f.audio, dtype=np.float64))) for f in frames])
+        if len(energy) >= _CUT_SMOOTH_FRAMES:
+            energy = np.convolve(energy, np.ones(_CUT_SMOOTH_FRAMES) / _CUT_SMOOTH_FRAMES, mode="same")
+        # The latest of equally quiet frames keeps the transmission long (fewer cuts).
+        quietest = frames[len(energy) - 1 - int(np.argmin(energy[::-1]))]
+        return quietest.start + len(quietest.audio) // 2
 
     def _segment_start(self, speech_start: int) -> int:
         """Pre-roll of ``speech_pad_ms``, never into the previous transmission or before the kept audio."""
@@ -318,7 +343,7 @@ class Segmenter:
 
 def segment_array(
     audio: np.ndarray,
-    settings: LiveSettings,
+    settings: SegmentSettings,
     *,
     vad: VoiceDetector | None = None,
     chunk_samples: int = FRAME_SAMPLES,
@@ -329,8 +354,9 @@ def segment_array(
 
     Args:
         audio: float32 mono 16 kHz samples.
-        settings: The ``[live]`` settings (detector, thresholds, padding, maximum length).
-        vad: The voice detector (default: ``settings.vad``, loaded fresh).
+        settings: The ``[segment]`` settings (detector, thresholds, padding, maximum length).
+        vad: The voice detector (default: ``settings.vad``, loaded fresh); it scores the whole
+            recording from a fresh state (:meth:`~atc_whisper.audio.vad.VoiceDetector.probabilities`).
         chunk_samples: Samples per fed chunk; the result does not depend on it.
         start_wall: Wall-clock time of the first sample: chunks are stamped as if received
             at ``start_wall`` + their stream position (0: stream seconds).
@@ -340,11 +366,15 @@ def segment_array(
     Returns:
         The transmissions in order; speculation is off (nothing is offered early).
     """
-    from .vad import load_vad
+    from .vad import Replay, load_vad
 
     samples = np.asarray(audio, dtype=np.float32).reshape(-1)
+    detector = vad or load_vad(settings.vad)
+    # The whole recording is scored at once (Silero: a block of frames per ONNX call), then the
+    # streaming state machine consumes those numbers frame by frame, exactly as live would.
+    replay = Replay(detector.probabilities(samples), detector.name)
     fed = [start_wall]
-    segmenter = Segmenter(vad or load_vad(settings.vad), settings, clock=clock or (lambda: fed[0]), speculative=False)
+    segmenter = Segmenter(replay, settings, clock=clock or (lambda: fed[0]), speculative=False)
     out: list[Transmission] = []
     for start in range(0, len(samples), chunk_samples):
         block = samples[start:start + chunk_samples]

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
               help="Model: HF id, HF folder or CTranslate2 folder (default: the workspace's fine-tuned model, else model.name).")
 @click.option("--engine", type=click.Choice(["auto", "ct2", "hf"]), default=None,
               help="Inference engine (default: decode.engine; auto prefers CTranslate2 int8).")
-@click.option("--vad", type=click.Choice(["silero", "energy"]), default=None, help="Voice activity detector (live.vad).")
-@click.option("--threshold", type=float, default=None, help="VAD speech threshold 0-1 (live.threshold).")
+@click.option("--vad", type=click.Choice(["silero", "energy"]), default=None, help="Voice activity detector (segment.vad).")
+@click.option("--threshold", type=float, default=None, help="VAD speech threshold 0-1 (segment.threshold).")
 @click.option("--jsonl", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="JSON-lines file to append to (default: data/live/transcripts.jsonl in the workspace).")
 @click.option("--save-audio/--no-save-audio", default=None,
@@ -68,7 +68,7 @@ def live_command(ctx: click.Context, device: str | None, list_devices: bool, fil
     from ..transcribe.annotate import known_callsigns
 
     app = app_from_options(config_file, workspace_dir, overrides,
-                           {"live": {"vad": vad, "threshold": threshold, "save_audio": save_audio}})
+                           {"segment": {"vad": vad, "threshold": threshold}, "live": {"save_audio": save_audio}})
     if list_devices:
         devices = list_input_devices()
         for d in devices:
@@ -114,7 +114,7 @@ def _run(app: App, source: AudioSource, model: str | None, engine_name: str | No
     sinks += [view, JsonlSink(jsonl_path)]
     if not no_catalogue:
         sinks.append(CatalogueSink(workspace.db_path, root=workspace.root))
-    view.header(source.description, str(model_name), getattr(engine, "name", "?"), settings.live.vad)
+    view.header(source.description, str(model_name), getattr(engine, "name", "?"), settings.segment.vad)
     session = LiveSession(source, engine, settings, sinks, max_audio_s=duration, callsigns=known,
                           session=session_name)
     try:

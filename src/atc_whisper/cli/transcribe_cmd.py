@@ -1,10 +1,12 @@
-"""``atc-whisper transcribe``: audio files to text, JSON lines, JSON or SRT; folders and manifests as resumable batches."""
+"""``atc-whisper transcribe``: audio files to transmissions (text, JSON, subtitles, TSV, a conversation view);
+folders and manifests as resumable batches."""
 
 from __future__ import annotations
 
 import sys
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -13,7 +15,10 @@ import click
 from ..errors import ConfigError
 from .common import App, app_from_options, settings_options
 
-_FORMATS = ("text", "jsonl", "json", "srt")
+#: The writers' formats (atc_whisper.transcribe.formats.FORMATS; not imported, to keep `--help` light).
+_FORMATS = ("text", "jsonl", "json", "srt", "vtt", "tsv", "conversation")
+_DOCUMENT_FORMATS = ("srt", "vtt", "tsv")  # one recording per document: one file per input
+_SUFFIXES = {"srt": ".srt", "vtt": ".vtt", "tsv": ".tsv"}
 _ENGINES = ("auto", "ct2", "hf")
 #: Keep decoded audio between the input check and transcription up to this many samples
 #: (1 h at 16 kHz, ~230 MB); beyond it files are decoded again when their turn comes.
@@ -37,12 +42,13 @@ def _check_inputs(files: tuple[Path, ...]) -> tuple[dict[Path, Any], float]:
 
 
 def _check_output(output: Path | None, fmt: str, n_files: int) -> None:
-    if fmt == "srt" and n_files > 1:
+    if fmt in _DOCUMENT_FORMATS and n_files > 1:
+        name = fmt.upper()
         if output is None:
-            raise ConfigError("SRT holds one recording's subtitles: give --output DIR to write one .srt per file, "
+            raise ConfigError(f"{name} holds one recording: give --output DIR to write one {_SUFFIXES[fmt]} per file, "
                               "or use --format jsonl for several files.")
         if output.exists() and not output.is_dir():
-            raise ConfigError(f"--output {output} must be a folder when several files are written as SRT.")
+            raise ConfigError(f"--output {output} must be a folder when several files are written as {name}.")
     elif output is not None and output.is_dir():
         raise ConfigError(f"--output {output} is a folder; give a file name, e.g. {output / 'transcript.txt'}.")
 
@@ -55,9 +61,15 @@ def _check_output(output: Path | None, fmt: str, n_files: int) -> None:
 @click.option("--engine", type=click.Choice(_ENGINES), default=None,
               help="auto = CTranslate2 int8 when installed, else transformers (default: decode.engine).")
 @click.option("-f", "--format", "fmt", type=click.Choice(_FORMATS), default=None,
-              help="text lines, JSON lines, one JSON document, or SRT subtitles (default: text; json in batch mode).")
+              help="text lines, JSON lines, one JSON document, SRT or WebVTT subtitles, TSV (start and end in ms, "
+                   "text), or conversation: one line per transmission with role, exchange, callsign and readback "
+                   "check (default: text; json in batch mode).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Write here instead of standard output (a folder for SRT with several files, and in batch mode).")
+              help="Write here instead of standard output (a folder for SRT/VTT/TSV with several files, and in "
+                   "batch mode).")
+@click.option("--segmentation", type=click.Choice(["vad", "window"]), default=None,
+              help="vad: one segment per radio transmission, cut by the [segment] voice detector as `live` does; "
+                   "window: fixed windows of up to 30 s, for audio that is not radio (default: decode.segmentation).")
 @click.option("--callsigns", type=click.Path(path_type=Path), default=None,
               help="Known callsigns, one per line: used as a decoding prompt and to snap recognised "
                    "callsigns to the nearest known one (default: decode.callsigns_file, relative to the "
@@ -78,7 +90,7 @@ def _check_output(output: Path | None, fmt: str, n_files: int) -> None:
 @click.option("--force", is_flag=True, help="Batch mode: transcribe every file again, even those already done.")
 @settings_options
 def transcribe_command(inputs: tuple[Path, ...], model: str | None, engine: str | None, fmt: str | None,
-                       output: Path | None, callsigns: Path | None, context: str | None, context_file: Path | None,
+                       output: Path | None, segmentation: str | None, callsigns: Path | None, context: str | None, context_file: Path | None,
                        device: str | None, offline: bool | None,
                        catalogue: bool | None, ray_address: str | None, force: bool,
                        config_file: Path | None, workspace_dir: Path | None, overrides: tuple[str, ...]) -> None:
@@ -87,11 +99,14 @@ def transcribe_command(inputs: tuple[Path, ...], model: str | None, engine: str 
     INPUTS are audio files (wav, flac, ogg, mp3, m4a; any rate and channels), folders (walked
     recursively) or manifests (.txt: one path per line; .csv: an 'audio' column).
 
-    Audio files only: the transcripts go to standard output or one --output file. Files longer
-    than 30 s are cut into windows at quiet points. Every segment carries a confidence (average
-    log-probability, no-speech probability, compression ratio); doubtful ones are flagged LOW
-    CONFIDENCE. JSON output adds the parsed callsign and commands. All files are checked before
-    the model loads: one bad file stops the command before any work is done.
+    Each file is cut into radio transmissions (the voice detector `live` uses; static between them
+    is never decoded) and each transmission is one segment: start and end in the file, text,
+    confidence, callsign, commands, speaker role (controller or pilot), exchange and, for a
+    pilot's readback, whether it matches the instruction (READBACK MISMATCH says what differed).
+    Doubtful transcripts are flagged LOW CONFIDENCE.
+
+    Audio files only: the transcripts go to standard output or one --output file. All files are
+    checked before the model loads: one bad file stops the command before any work is done.
 
     Batch mode (a folder or manifest among INPUTS, or --catalogue/--ray/--force): one
     transcript per file in --output DIR at the input's relative path, each written atomically;
@@ -100,7 +115,7 @@ def transcribe_command(inputs: tuple[Path, ...], model: str | None, engine: str 
     """
     app = app_from_options(config_file, workspace_dir, overrides,
                            {"model": {"device": device, "offline": offline},
-                            "decode": {"engine": engine, "context": context}})
+                            "decode": {"engine": engine, "context": context, "segmentation": segmentation}})
     settings = app.settings
     from ..transcribe.annotate import known_callsigns
     from ..transcribe.context import context_file_path
@@ -138,10 +153,12 @@ def transcribe_command(inputs: tuple[Path, ...], model: str | None, engine: str 
     counts = _transcribe_all(files, audios, loaded, settings, fmt, output, lists, total_s, app)
     wall_s = time.perf_counter() - started - load_s
     rtf = wall_s / total_s if total_s else 0.0
+    unit = "transmission(s)" if settings.decode.segmentation == "vad" else "window(s)"
     click.echo(
         f"Transcribed {len(files)} file(s), {total_s:.1f} s of audio, with {name} ({loaded.name}): "
-        f"{counts[0]} segment(s), {counts[1]} low-confidence; model load {load_s:.1f} s, "
-        f"transcription {wall_s:.1f} s (real-time factor {rtf:.2f})"
+        f"{counts.segments} {unit}, {counts.low_confidence} low-confidence, {counts.readbacks} readback(s) checked, "
+        f"{counts.mismatches} mismatch(es); model load {load_s:.1f} s, "
+        f"transcription {wall_s:.1f} s (real-time factor {rtf:.3f})"
         + (f"; written to {output}" if output else "") + ".",
         err=True,
     )
@@ -171,24 +188,34 @@ def _run_batch(app: App, inputs: tuple[Path, ...], output: Path | None, fmt: str
         ctx.exit(1)
 
 
+@dataclass
+class _Counts:
+    segments: int = 0
+    low_confidence: int = 0
+    readbacks: int = 0
+    mismatches: int = 0
+
+
 def _transcribe_all(files: tuple[Path, ...], audios: dict[Path, Any], engine: Any, settings: Any, fmt: str,
                     output: Path | None, known: dict[Path, list[str] | None], total_s: float,
-                    app: Any) -> tuple[int, int]:
+                    app: Any) -> _Counts:
     from tqdm import tqdm
 
+    from ..audio.io import SAMPLE_RATE, load_audio
     from ..fsutil import atomic_path
     from ..transcribe.files import transcribe_file
     from ..transcribe.formats import TranscriptWriter
 
     root = click.get_current_context().find_root()
     quiet = bool(root.meta.get("atc_whisper.quiet"))
-    per_file_srt = fmt == "srt" and len(files) > 1
-    n_segments = n_low = 0
+    per_file = fmt in _DOCUMENT_FORMATS and len(files) > 1
+    counts = _Counts()
     with ExitStack() as stack:
         bar = stack.enter_context(tqdm(total=round(total_s, 1), unit="s", desc="audio", file=sys.stderr,
-                                       disable=quiet or total_s <= 30.0, leave=False))
+                                       disable=quiet or total_s <= 30.0, leave=False,
+                                       bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]"))
         writer: TranscriptWriter | None = None
-        if not per_file_srt:
+        if not per_file:
             out: TextIO
             if output is None:
                 out = sys.stdout
@@ -199,23 +226,28 @@ def _transcribe_all(files: tuple[Path, ...], audios: dict[Path, Any], engine: An
         for path in files:
             with ExitStack() as file_stack:
                 file_writer = writer
-                if file_writer is None:  # one SRT document per input file, each written atomically
+                if file_writer is None:  # one document per input file, each written atomically
                     assert output is not None
-                    tmp_srt = file_stack.enter_context(atomic_path(output / f"{path.stem}.srt"))
-                    file_writer = TranscriptWriter(file_stack.enter_context(tmp_srt.open("w", encoding="utf-8")), "srt")
+                    tmp_doc = file_stack.enter_context(atomic_path(output / f"{path.stem}{_SUFFIXES[fmt]}"))
+                    file_writer = TranscriptWriter(file_stack.enter_context(tmp_doc.open("w", encoding="utf-8")), fmt)
+                audio = audios.get(path)
+                if audio is None:
+                    audio = load_audio(path)
                 done_s = 0.0
-                for segment in transcribe_file(path, engine, settings, callsigns=known.get(path),
-                                               audio=audios.get(path)):
+                for segment in transcribe_file(path, engine, settings, callsigns=known.get(path), audio=audio):
                     file_writer.write(segment)
-                    n_segments += 1
-                    n_low += int(segment.low_confidence)
-                    bar.update(round(segment.end_s - done_s, 1))
-                    done_s = segment.end_s
+                    counts.segments += 1
+                    counts.low_confidence += int(segment.low_confidence)
+                    counts.readbacks += int(segment.readback is not None)
+                    counts.mismatches += int(segment.readback_mismatch)
+                    bar.update(max(0.0, segment.end_s - done_s))
+                    done_s = max(done_s, segment.end_s)
+                bar.update(max(0.0, len(audio) / SAMPLE_RATE - done_s))  # the rest of the file: no speech
                 if writer is None:
                     file_writer.close()
         if writer is not None:
             writer.close()
-    return n_segments, n_low
+    return counts
 
 
 COMMANDS = [transcribe_command]

@@ -279,9 +279,9 @@ class LiveSession:
     Args:
         source: Where audio comes from (opened by the caller or lazily by the capture thread).
         engine: Anything with ``transcribe(audio) -> Transcription``.
-        settings: Resolved settings (``[live]`` for segmentation and the queue).
+        settings: Resolved settings (``[segment]`` for segmentation, ``[live]`` for speculation and the queue).
         sinks: Outputs, each receiving every record in order.
-        segmenter: Override the segmenter (default: from ``settings.live`` and its VAD).
+        segmenter: Override the segmenter (default: from ``settings.segment`` and its VAD).
         max_audio_s: Stop after this much stream audio (None: until the source ends).
         clock: Wall clock (Unix seconds).
         callsigns: Known callsigns: the decoding prompt, and recognised callsigns are snapped
@@ -301,7 +301,8 @@ class LiveSession:
         self.engine = engine
         self.settings = settings
         self.sinks = list(sinks)
-        self.segmenter = segmenter or Segmenter(load_vad(settings.live.vad), settings.live, clock=clock)
+        self.segmenter = segmenter or Segmenter(load_vad(settings.segment.vad), settings.segment, clock=clock,
+                                                 speculative=settings.live.speculative)
         self.conversation = Conversation.from_settings(settings)
         self.max_audio_s = max_audio_s
         self.clock = clock

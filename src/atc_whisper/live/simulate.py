@@ -1,10 +1,14 @@
 """Synthetic radio sessions: TTS transmissions separated by silence, over light static.
 
-Live mode cannot be tested or benchmarked against a real frequency, so tests,
-``bench/live_latency.py`` and curious users build a session whose transmissions are known:
-each text is spoken by a real TTS voice, optionally passed through the radio channel
-simulation, placed after a gap of silence, and the whole session gets a constant noise
-floor (receiver hiss). :class:`SyntheticSession` keeps where every transmission was planted.
+Live mode and archive transcription cannot be tested or benchmarked against a real frequency
+whose truth is known, so tests, ``bench/live_latency.py``, ``bench/archive_speed.py`` and
+curious users build a session whose transmissions are known: each text is spoken by a real TTS
+voice (one per speaker), optionally passed through the radio channel simulation, placed after
+a gap of silence, and the whole session gets a constant noise floor (receiver hiss).
+:class:`SyntheticSession` keeps where every transmission was planted. :func:`exchange_session`
+speaks generated controller-pilot exchanges (:mod:`atc_whisper.phraseology.exchanges`, some
+readbacks wrong on purpose) in frequency order: a recording whose roles, exchanges and
+readback errors are known too.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +61,7 @@ def synthetic_session(
     tail_s: float = 1.5,
     noise_dbfs: float = -45.0,
     peak: float = 0.5,
-    voice: str = "espeak:en-us",
+    voice: str | Sequence[str] = "espeak:en-us",
     radio: bool = False,
     seed: int = 0,
 ) -> SyntheticSession:
@@ -69,7 +74,7 @@ def synthetic_session(
         tail_s: Static after the last transmission, seconds.
         noise_dbfs: RMS level of the white static, dB full scale.
         peak: Peak amplitude each transmission is normalised to.
-        voice: TTS voice id (see ``atc_whisper.audio.tts.list_voices``).
+        voice: TTS voice id (see ``atc_whisper.audio.tts.list_voices``), or one per transmission.
         radio: Also pass each transmission through the VHF radio channel simulation.
         seed: Seed for the static and the channel.
 
@@ -83,6 +88,10 @@ def synthetic_session(
     if len(gaps) != max(len(texts) - 1, 0):
         raise ConfigError(f"need {len(texts) - 1} gaps for {len(texts)} transmissions, got {len(gaps)}; give one gap "
                           "between each two transmissions, or a single number for all.")
+    voices = [voice] * len(texts) if isinstance(voice, str) else list(voice)
+    if len(voices) != len(texts):
+        raise ConfigError(f"need one voice per transmission ({len(texts)}), got {len(voices)}; give a single voice "
+                          "or a list as long as the texts.")
     channel = None
     if radio:
         from ..audio.channel import RadioChannel
@@ -97,7 +106,7 @@ def synthetic_session(
     spans = []
     position = len(parts[0])
     for i, text in enumerate(texts):
-        speech = np.asarray(synthesize(text, voice), dtype=np.float32)
+        speech = np.asarray(synthesize(text, voices[i]), dtype=np.float32)
         if channel is not None:
             speech, _ = channel.apply(speech, rng)
             speech = np.asarray(speech, dtype=np.float32)
@@ -112,3 +121,76 @@ def synthetic_session(
     noise_rms = 10 ** (noise_dbfs / 20)
     audio = (audio + rng.normal(0.0, noise_rms, len(audio))).astype(np.float32)
     return SyntheticSession(audio=audio, texts=list(texts), spans_s=spans)
+
+
+#: Voices of :func:`exchange_session`: one controller, and pilots drawn per aircraft (eSpeak: fast).
+CONTROLLER_VOICE = "espeak:en-gb"
+PILOT_VOICES = ("espeak:en-us", "espeak:en-gb-scotland", "espeak:en-us+m3", "espeak:en-gb+f3")
+
+
+@dataclass
+class ExchangeSession:
+    """A synthetic frequency recording of generated exchanges, with everything about it known.
+
+    Attributes:
+        session: The audio and where each transmission was planted.
+        turns: The transmissions in speaking order (``turn.utterance``: text, reference, role,
+            callsign; ``turn.exchange``: index into ``exchanges``).
+        exchanges: The exchanges (``exchange.error``: the readback error planted, or None).
+    """
+
+    session: SyntheticSession
+    turns: list[Any]
+    exchanges: list[Any]
+
+    @property
+    def references(self) -> list[str]:
+        """Reference transcript of each transmission, in order."""
+        return [t.utterance.reference for t in self.turns]
+
+
+def exchange_session(
+    n_exchanges: int,
+    *,
+    seed: int = 0,
+    error_rate: float = 0.3,
+    gap_range_s: tuple[float, float] = (2.0, 6.0),
+    interleave: float = 0.0,
+    opening_rate: float = 0.0,
+    noise_dbfs: float = -40.0,
+    radio: bool = True,
+    controller_voice: str = CONTROLLER_VOICE,
+    pilot_voices: Sequence[str] = PILOT_VOICES,
+    phases: Sequence[str] | None = None,
+) -> ExchangeSession:
+    """Speak ``n_exchanges`` generated exchanges on one frequency, with silence and static between.
+
+    Args:
+        n_exchanges: Exchanges to generate (:func:`~atc_whisper.phraseology.exchanges.generate_exchanges`).
+        seed: Seed of the exchanges, their order, the gaps, the static and the channel.
+        error_rate: Share of readbacks made wrong (a value changed or a required item left out).
+        gap_range_s: Each gap between transmissions is drawn from this range, seconds.
+        interleave: Chance that a readback comes after the next exchange's instruction.
+        opening_rate: Share of exchanges that open with a pilot's call.
+        noise_dbfs: Level of the receiver static under the whole recording, dB full scale.
+        radio: Pass each transmission through the VHF radio channel simulation.
+        controller_voice: The controller's TTS voice.
+        pilot_voices: Pilots' voices, one drawn per exchange.
+        phases: Flight phases the exchanges come from (default: all but emergency).
+
+    Returns:
+        The recording and its truth.
+    """
+    import random
+
+    from ..phraseology.exchanges import frequency_order, generate_exchanges
+
+    exchanges = generate_exchanges(n_exchanges, seed, error_rate=error_rate, opening_rate=opening_rate, phases=phases)
+    turns = frequency_order(exchanges, seed, interleave=interleave)
+    rng = random.Random(f"session:{seed}")
+    pilot_of = [rng.choice(list(pilot_voices)) for _ in exchanges]
+    voices = [controller_voice if t.utterance.role == "controller" else pilot_of[t.exchange] for t in turns]
+    gaps = [rng.uniform(*gap_range_s) for _ in turns[1:]]
+    session = synthetic_session([t.utterance.text for t in turns], gaps_s=gaps, noise_dbfs=noise_dbfs, voice=voices,
+                                radio=radio, seed=seed)
+    return ExchangeSession(session, list(turns), list(exchanges))

@@ -8,9 +8,9 @@ thread runs the engine, callers queue clips with a priority and wait for their r
 * Live transmissions (:data:`LIVE`) always go before uploads (:data:`API`); within a
   priority, first come first served.
 * A decode that has started is never interrupted (CTranslate2 cannot be), so a transmission
-  waits at most for the one upload *window* in progress. Uploads are decoded window by window
-  (``transcribe_audio`` calls the engine once per <= 30 s window), and live decoding gets the
-  engine back between any two windows of a long upload.
+  waits at most for the one upload *clip* in progress. Uploads are decoded clip by clip (a
+  lane's ``transcribe_batch`` queues each transmission of the file on its own), and live
+  decoding gets the engine back between any two clips of a long upload.
 * The live runner decodes a transmission speculatively during its closing pause (see
   ``live.speculative``), which leaves ``min_silence_ms - speech_pad_ms`` of slack to absorb
   that wait before a listener would see a later transcript.

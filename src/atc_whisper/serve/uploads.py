@@ -1,15 +1,16 @@
 """``POST /v1/audio/transcriptions``: an uploaded recording through file transcription.
 
 The upload is decoded by the toolkit's one audio loader and transcribed by
-:func:`~atc_whisper.transcribe.files.transcribe_file` (windowing, the shared decoding rules,
-callsign snapping, the ATC parser) through the server's engine at upload priority. What can be
+:func:`~atc_whisper.transcribe.files.transcribe_file` (one segment per transmission, the shared
+decoding rules, callsign snapping, the ATC parser, speaker roles and readback checks) through the
+server's engine at upload priority. What can be
 wrong with an upload is answered with a 4xx naming it; nothing reaches the client as a
 traceback.
 
 Response formats follow OpenAI's transcription endpoint: ``json`` ``{"text"}``, ``text``,
 ``srt``, ``vtt`` and ``verbose_json`` (task, language, duration, text, segments), to which
 ``verbose_json`` adds the ATC reading: ``callsign``, ``commands`` and ``confidence`` overall and
-per segment.
+per segment, and per segment the ``role``, ``exchange`` and ``readback`` check.
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ def verbose_json(result: UploadResult, model: str) -> dict[str, Any]:
             "text": s.text, "tokens": [], "temperature": s.temperature, "avg_logprob": round(s.avg_logprob, 4),
             "compression_ratio": round(s.compression_ratio, 4), "no_speech_prob": round(s.no_speech_prob, 4),
             "low_confidence": s.low_confidence, "reasons": list(s.reasons), "callsign": s.callsign,
-            "commands": s.commands,
+            "commands": s.commands, "role": s.role, "role_score": round(s.role_score, 3), "exchange": s.exchange,
+            "readback": s.readback,
         })
     spoken = [s for s in result.segments if s.text]
     reasons = sorted({r for s in result.segments for r in s.reasons})

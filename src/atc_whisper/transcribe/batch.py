@@ -67,8 +67,9 @@ class BatchSummary:
         failed: Files that could not be transcribed, with the reason.
         audio_s: Audio transcribed by this run, seconds.
         skipped_audio_s: Audio of the skipped files, seconds.
-        segments: Segments written by this run.
+        segments: Segments (transmissions) written by this run.
         low_confidence: How many of them are flagged.
+        readback_mismatches: How many are readbacks that differ from their instruction.
         load_s: Time spent loading the model(s), seconds.
         wall_s: Time from the first job to the last result, seconds (model loading excluded).
         workers: Engines that ran the jobs.
@@ -87,6 +88,7 @@ class BatchSummary:
     skipped_audio_s: float = 0.0
     segments: int = 0
     low_confidence: int = 0
+    readback_mismatches: int = 0
     load_s: float = 0.0
     wall_s: float = 0.0
     workers: int = 0
@@ -413,6 +415,7 @@ def _record(plan: BatchPlan, summary: BatchSummary, catalogue: Any, result: File
     summary.audio_s += result.audio_s
     summary.segments += result.segments
     summary.low_confidence += result.low_confidence
+    summary.readback_mismatches += result.readback_mismatches
 
 
 def _now() -> str:
@@ -426,7 +429,8 @@ def summary_lines(summary: BatchSummary) -> list[str]:
         + (f", {summary.catalogued} added to the catalogue from earlier outputs" if summary.catalogued else "")
         + f", {len(summary.failed)} failed.",
         f"Audio transcribed {summary.audio_s / 3600:.3f} h ({summary.audio_s:.1f} s), "
-        f"{summary.segments} segment(s), {summary.low_confidence} low-confidence; "
+        f"{summary.segments} segment(s), {summary.low_confidence} low-confidence, "
+        f"{summary.readback_mismatches} readback mismatch(es); "
         f"{summary.workers} engine(s), model load {summary.load_s:.1f} s, transcription {summary.wall_s:.1f} s"
         + (f" (real-time factor {summary.real_time_factor:.3f})" if summary.audio_s else "") + ".",
         *([f"{summary.without_context} file(s) had no recording context (no <name>.info beside them, not in the "

@@ -236,6 +236,7 @@ class Decoder(Protocol):
 
     Attributes:
         name: "ct2" or "hf" (stamped on every :class:`Transcription`).
+        workers: Batches it can decode at once from parallel threads (1: one at a time).
         window_s: Longest clip the encoder takes, seconds.
         max_new_tokens: Most tokens one generation may produce (the decoder's own limit).
         prefix_tokens: Forced start tokens after the prompt (<|startoftranscript|>,
@@ -243,6 +244,7 @@ class Decoder(Protocol):
     """
 
     name: str
+    workers: int
     window_s: float
     max_new_tokens: int
     prefix_tokens: int
@@ -303,8 +305,8 @@ def decode_clips(
     """Transcribe clips under the bounded-decoding rules: the one loop every engine goes through.
 
     Clips are sorted by length and decoded in batches (of ``batch_size``, fewer when the
-    decoder asks); each batch runs to the bound of its longest clip and each clip is held to
-    its own. Clips whose output loops, is unlikely or hits the bound are retried at the next
+    decoder asks; ``decoder.workers`` batches at once from parallel threads); each batch runs to
+    the bound of its longest clip and each clip is held to its own. Clips whose output loops, is unlikely or hits the bound are retried at the next
     temperature of ``decode.temperatures`` - only those clips, on the encoder output already
     computed - and the best attempt is kept.
 
@@ -332,14 +334,29 @@ def decode_clips(
     bounds = [min(decoder.max_new_tokens, max_new_tokens_for(d, decode, prefix_tokens=prefix_tokens))
               for d in durations]
     order = sorted(range(len(clips)), key=lambda i: durations[i])
-    results: list[Transcription | None] = [None] * len(clips)
+    chunks = []
     start = 0
     while start < len(order):
         longest = bounds[order[min(start + batch_size, len(order)) - 1]]
         chunk = order[start : start + max(1, min(batch_size, decoder.max_batch(longest)))]
         start += len(chunk)
-        batch = _decode_batch(decoder, [clips[i] for i in chunk], [durations[i] for i in chunk],
-                              [bounds[i] for i in chunk], decode, tokens, seed)
+        chunks.append(chunk)
+
+    def run(chunk: list[int]) -> list[Transcription]:
+        return _decode_batch(decoder, [clips[i] for i in chunk], [durations[i] for i in chunk],
+                             [bounds[i] for i in chunk], decode, tokens, seed)
+
+    workers = max(1, int(getattr(decoder, "workers", 1)))
+    if workers > 1 and len(chunks) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        # The engine releases the GIL while it computes; each thread runs one batch at a time.
+        with ThreadPoolExecutor(min(workers, len(chunks)), thread_name_prefix="atc-decode") as pool:
+            batches = list(pool.map(run, chunks))
+    else:
+        batches = [run(chunk) for chunk in chunks]
+    results: list[Transcription | None] = [None] * len(clips)
+    for chunk, batch in zip(chunks, batches, strict=True):
         for i, transcript in zip(chunk, batch, strict=True):
             results[i] = transcript
     return [r for r in results if r is not None]
@@ -391,6 +408,8 @@ class BoundedEngine:
     #: Base seed of the sampling fallback (see :func:`decode_clips`).
     seed: int = 0
     batch_size: int = BATCH_SIZE
+    #: Batches decoded at once (see :class:`Decoder`).
+    workers: int = 1
 
     def prompt_tokens(self, prompt: str | None) -> list[int]:
         """``[<|startofprev|>, *tokens of " " + prompt]``, or ``[]`` without a prompt."""

@@ -37,7 +37,7 @@ ENGINES = ("auto", "ct2", "hf")
 ENCODER_FRAMES_KEY = "atc_whisper_encoder_frames"
 __all__ = [
     "CT2_MAX_NEW_TOKENS", "ENGINES", "STOCK_ENCODER_FRAMES", "CT2Engine", "Engine", "HFEngine", "choose_engine",
-    "ct2_available", "ct2_max_length", "encoder_frames_of", "load_engine",
+    "ct2_available", "ct2_max_length", "ct2_workers", "encoder_frames_of", "load_engine",
 ]
 
 
@@ -183,14 +183,25 @@ def load_engine(
     hf_logging.disable_progress_bar()  # a weight-loading bar per model load is noise in CLI output
     hf_model, processor = load_hf(chosen.hf_dir, device=device)
     log.debug("Hugging Face engine on %s from %s", device, chosen.hf_dir)
-    return HFEngine(hf_model, processor, settings.decode)
+    return HFEngine(hf_model, processor, settings.decode, batch_size=settings.decode.batch_size)
 
 
 def _ct2_engine(ct2_dir: Path, settings: Settings) -> CT2Engine:
     from ..models.load import resolve_device
 
     device = resolve_device(settings.model.device, runtime="ctranslate2")
-    log.debug("CTranslate2 engine on %s from %s", device, ct2_dir)
     # 0 = every core; CTranslate2's own default (4) would oversubscribe a 2-core machine.
     threads = settings.model.threads or (os.cpu_count() or 1)
-    return CT2Engine(ct2_dir, settings.decode, device=device, threads=threads)
+    workers = ct2_workers(settings.model.workers, threads, device)
+    log.debug("CTranslate2 engine on %s from %s: %d worker(s) x %d thread(s)", device, ct2_dir, workers,
+              max(1, threads // workers))
+    return CT2Engine(ct2_dir, settings.decode, device=device, threads=max(1, threads // workers), workers=workers)
+
+
+def ct2_workers(requested: int, threads: int, device: str) -> int:
+    """Batches a CTranslate2 engine decodes at once (``model.workers``; 0: 2 on a CPU with 2+ threads)."""
+    if device != "cpu":
+        return max(1, requested)
+    if requested:
+        return max(1, min(requested, threads))
+    return 2 if threads >= 2 else 1

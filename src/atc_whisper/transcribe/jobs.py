@@ -40,14 +40,14 @@ log = get_logger(__name__)
 
 #: Bump when a code change alters what a job writes for the same inputs and settings, so
 #: that existing outputs are redone. (Package upgrades alone do not redo a finished archive.)
-JOB_VERSION = 1
+#: 2: one segment per transmission (VAD), with role, exchange and readback (issue 12).
+JOB_VERSION = 2
 #: File name ending of each output format (others get ``.<format>``).
 FORMAT_SUFFIXES = {"text": ".txt", "jsonl": ".jsonl", "json": ".json", "srt": ".srt", "vtt": ".vtt", "tsv": ".tsv",
                    "conversation": ".conversation.txt"}
-#: Live/segmenter settings that shape how a file is cut (part of the job key).
-SEGMENTATION_KEYS = ("vad", "threshold", "min_silence_ms", "speech_pad_ms", "min_speech_ms", "max_segment_s")
-#: Settings sections, if present, that belong to segmentation as a whole.
-SEGMENTATION_SECTIONS = ("segment", "segmentation", "segmenter")
+#: Settings sections besides ``[decode]`` that change a file's transcript (part of the job key):
+#: how a file is cut into transmissions, and how transmissions are grouped into exchanges.
+RESULT_SECTIONS = ("segment", "conversation")
 
 
 def output_suffix(fmt: str) -> str:
@@ -124,14 +124,10 @@ def result_settings(
     decode = dataclasses.asdict(settings.decode)
     decode.pop("engine", None)  # resolved: ``engine``
     decode.pop("callsigns_file", None)  # its content: ``callsigns``
-    segmentation: dict[str, Any] = {k: getattr(settings.live, k) for k in SEGMENTATION_KEYS if hasattr(settings.live, k)}
-    everything = settings.to_dict()
-    for section in SEGMENTATION_SECTIONS:
-        if section in everything:
-            segmentation[section] = everything[section]
+    sections = {name: dataclasses.asdict(getattr(settings, name)) for name in RESULT_SECTIONS}
     return {
         "job_version": JOB_VERSION, "model": model, "engine": engine, "device": settings.model.device,
-        "decode": decode, "segmentation": segmentation, "callsigns": list(callsigns or []), "format": fmt,
+        "decode": decode, **sections, "callsigns": list(callsigns or []), "format": fmt,
         "parse": parse, **(extra or {}),
     }
 
@@ -183,6 +179,7 @@ class FileResult:
         wall_s: Time the job took (reading, decoding, writing), seconds.
         segments: Number of segments written.
         low_confidence: How many of them are flagged.
+        readback_mismatches: How many are readbacks that differ from their instruction.
         rows: The segments as dicts (``FileSegment.as_dict``) when the task keeps them.
         worker: ``host:pid`` of the process that ran it.
         permanent: The failure comes from the file itself (not audio, corrupt, silent): trying
@@ -196,6 +193,7 @@ class FileResult:
     wall_s: float = 0.0
     segments: int = 0
     low_confidence: int = 0
+    readback_mismatches: int = 0
     rows: list[dict[str, Any]] = field(default_factory=list)
     worker: str = ""
     permanent: bool = False
@@ -241,6 +239,7 @@ def run_file_job(task: FileTask, engine: Any, settings: Settings) -> FileResult:
                     writer.write(segment)
                     result.segments += 1
                     result.low_confidence += int(segment.low_confidence)
+                    result.readback_mismatches += int(segment.readback_mismatch)
                     if task.keep_segments:
                         rows.append(segment.as_dict())
                 writer.close()

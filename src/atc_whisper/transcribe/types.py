@@ -136,6 +136,14 @@ class FileSegment:
         callsign: Callsign parsed from the text (None when none was recognised).
         commands: Parsed ATC commands as plain dicts.
         snapped_from: The callsign as heard, when it was snapped to a known one.
+        role: Who spoke: ``controller``, ``pilot`` or ``unknown`` (from the words;
+            :func:`atc_whisper.phraseology.classify_role`).
+        role_score: Confidence in the role, 0.5-1.
+        exchange: Id of the exchange the transmission belongs to within its file (one
+            callsign's instruction and replies), or None without a recognised callsign.
+        readback: For a pilot's readback: ``{"status": "ok"|"mismatch", "instruction": index of
+            the instruction's segment, "differences": [{"item", "expected", "heard", "kind"}]}``;
+            else None (:mod:`atc_whisper.phraseology.conversation`, the check ``live`` makes).
     """
 
     file: str
@@ -152,9 +160,19 @@ class FileSegment:
     callsign: str | None = None
     commands: list[dict[str, Any]] = field(default_factory=list)
     snapped_from: str | None = None
+    role: str = "unknown"
+    role_score: float = 0.5
+    exchange: int | None = None
+    readback: dict[str, Any] | None = None
+
+    @property
+    def readback_mismatch(self) -> bool:
+        """Whether this transmission is a readback that differs from its instruction."""
+        return bool(self.readback) and self.readback.get("status") == "mismatch"  # type: ignore[union-attr]
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: file, start, end, text, confidence fields, callsign, commands."""
+        """JSON-ready dict: file, start, end, text, confidence fields, callsign, commands, role,
+        exchange and readback (the last four as ``live`` reports them)."""
         return {
             "file": self.file,
             "start": round(self.start_s, 3),
@@ -170,4 +188,8 @@ class FileSegment:
             "callsign": self.callsign,
             "commands": self.commands,
             "snapped_from": self.snapped_from,
+            "role": self.role,
+            "role_score": round(self.role_score, 3),
+            "exchange": self.exchange,
+            "readback": self.readback,
         }

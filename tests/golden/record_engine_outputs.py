@@ -2,7 +2,7 @@
 
 The clips (espeak-ng speech, one of them buried in noise so that it needs the temperature
 fallback, one that makes Whisper loop) are stored as FLAC files beside this script, so the
-comparison does not depend on the installed espeak-ng version. ``test_engines_golden.py``
+comparison does not depend on the installed espeak-ng version. ``tests/transcribe/test_engines.py``
 asserts that the engines still produce these outputs; regenerate only when a change of the
 decoding results is intended, and say why in the commit message.
 

@@ -25,7 +25,7 @@ two three heavy") belongs to the callsign.
 Each cue adds evidence in log-odds (positive: pilot); the sum, through a logistic function,
 is the probability that a pilot spoke. The weights were set by hand from the phraseology and
 checked on the generator's utterances (references and simulated recognition errors, see
-``tests/test_roles.py`` and ``bench/readback.py``). The score errs on the modest side: with
+``tests/phraseology/test_roles.py`` and ``bench/readback.py``). The score errs on the modest side: with
 15 % simulated word errors, guesses scored 0.6-0.65 were right 74 % of the time, 0.7-0.75
 85 %, 0.8 and above 99-100 %. Below ``min_score`` the guess is reported as ``"unknown"``.
 """

@@ -22,13 +22,13 @@ from serve_helpers import ServerProcess, ct2_workspace
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 TOKEN = "page-token-77"
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "serve-page.png"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "serve-page.png"
 # Tower: two calls and a broadcast without a callsign (no exchange, no readback: the null fields).
 TOWER = ["November one two three alpha bravo, cleared to land runway two seven.",
          "American one two three, contact tower one one eight decimal seven.",
          "All stations, wind two seven zero degrees one five knots."]
 # Approach: two instructions, then their readbacks - the second reads FL350 back as FL340. tiny.en
-# hears these espeak phrases over quiet static word for word (as in tests/test_live.py).
+# hears these espeak phrases over quiet static word for word (as in tests/live/test_live.py).
 APPROACH = ["Delta seven eight nine, climb flight level two four zero.",
             "Delta four five six, climb flight level three five zero.",
             "Climbing flight level two four zero, Delta seven eight nine.",
@@ -115,7 +115,7 @@ def test_live_page_shows_corrects_searches_and_exports(tmp_path, tiny_en, ct2_ca
 
     ws = ct2_workspace(tmp_path / "ws", ct2_cache)
     tower = synthetic_session(TOWER, gaps_s=1.5, lead_s=0.5, tail_s=1.0, seed=11).write_wav(tmp_path / "tower.wav")
-    # The very session tests/test_live.py decodes with the live CLI.
+    # The very session tests/live/test_live.py decodes with the live CLI.
     approach = synthetic_session(APPROACH, gaps_s=1.5, noise_dbfs=-60.0, seed=7).write_wav(tmp_path / "approach.wav")
     server = ServerProcess(["-w", str(ws.root), "--model", str(tiny_en.hf_dir), "--engine", "ct2", "--realtime",
                             "--source", f"Tower=file:{tower}", "--source", f"Approach=file:{approach}",

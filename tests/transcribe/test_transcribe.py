@@ -418,7 +418,7 @@ def test_cli_bad_audio_fails_fast_with_one_error_line(run_cli, session_workspace
 
 
 def test_cli_folder_without_audio_fails_before_the_model(run_cli, session_workspace, bad_inputs, tmp_path):
-    # A folder is a batch input (tests/test_jobs.py); one holding no audio is an error, found first.
+    # A folder is a batch input (tests/transcribe/test_jobs.py); one holding no audio is an error, found first.
     folder = bad_inputs["directory"]
     out = tmp_path / "out"
     result = _cli(run_cli, session_workspace, str(folder), "--output", str(out), "--model", "no/such-model")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_evaluate import CLIPS, build_catalogue
 
 from atc_whisper.workspace import Workspace
-from test_evaluate import CLIPS, build_catalogue
 
 
 @pytest.fixture

@@ -15,7 +15,9 @@ def test_first_run_defaults():
     s = Settings()
     assert s.model.name == "openai/whisper-tiny.en"
     # Sized for a first run that shows fine-tuning working (the prototype's 10/1/2: --preset prototype).
-    assert (s.data.samples, s.data.test_fraction, s.train.epochs, s.train.batch_size) == (120, 0.15, 3.0, 8)
+    assert (s.data.samples, s.data.test_fraction, s.train.epochs, s.train.batch_size) == (140, 0.15, 3.0, 8)
+    # The first run's test split must hold at least 20 utterances (splits are by position: floor(n * fraction)).
+    assert int(s.data.samples * s.data.test_fraction) >= 20
     assert s.model.device == "auto"
 
 

@@ -99,3 +99,12 @@ def synth_clip(tmp_path_factory: pytest.TempPathFactory):
         return made[key]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def ct2_cache(tiny_en, session_workspace: Workspace) -> Path:
+    """tiny.en exported to CTranslate2 int8 once per run; test workspaces link to it (``workspace_helpers``)."""
+    from atc_whisper.models.export import export_ct2
+
+    export_ct2(tiny_en.hf_dir, session_workspace, quantization="int8")
+    return session_workspace.ct2_dir

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 _URL = re.compile(r"on (http://127\.0\.0\.1:\d+)/")
 
@@ -70,14 +69,3 @@ class ServerProcess:
     @property
     def output(self) -> str:
         return "".join(self.stdout) + "".join(self.stderr)
-
-
-def ct2_workspace(root: Path, ct2_cache: Path):  # type: ignore[no-untyped-def]
-    """A new workspace whose CTranslate2 cache links to the session's (no second export)."""
-    from atc_whisper.workspace import Workspace
-
-    ws = Workspace.at(root)
-    ws.create()
-    ws.models_dir.mkdir(parents=True, exist_ok=True)
-    (ws.models_dir / "ct2").symlink_to(ct2_cache, target_is_directory=True)
-    return ws

@@ -20,6 +20,7 @@ import pytest
 
 from atc_whisper.live.simulate import synthetic_session
 from atc_whisper.workspace import Workspace
+from workspace_helpers import ct2_workspace
 
 TEXTS = [
     "cleared to land runway two seven",
@@ -83,22 +84,10 @@ def session(tmp_path_factory):
     return s
 
 
-@pytest.fixture(scope="module")
-def ct2_cache(tiny_en, session_workspace):
-    """Export tiny.en to CTranslate2 int8 once; test workspaces link to this cache."""
-    from atc_whisper.models.export import export_ct2
-
-    export_ct2(tiny_en.hf_dir, session_workspace, quantization="int8")
-    return session_workspace.ct2_dir
-
 
 @pytest.fixture
 def live_ws(tmp_path, ct2_cache) -> Workspace:
-    ws = Workspace.at(tmp_path / "ws")
-    ws.create()
-    ws.models_dir.mkdir(parents=True, exist_ok=True)
-    (ws.models_dir / "ct2").symlink_to(ct2_cache, target_is_directory=True)
-    return ws
+    return ct2_workspace(tmp_path / "ws", ct2_cache)
 
 
 def live_args(ws: Workspace, tiny_en, *extra: str) -> list[str]:

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from atc_whisper.data.catalogue import Catalogue
-from serve_helpers import ServerProcess, ct2_workspace
+from serve_helpers import ServerProcess
+from workspace_helpers import ct2_workspace
 
 TOKEN = "test-token-5b1f"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -26,13 +27,6 @@ CLIP_TEXT = "delta two three four climb flight level three five zero"
 MAX_UPLOAD_MB = 1.0
 MAX_AUDIO_S = 20.0
 
-
-@pytest.fixture(scope="module")
-def ct2_cache(tiny_en, session_workspace):
-    from atc_whisper.models.export import export_ct2
-
-    export_ct2(tiny_en.hf_dir, session_workspace, quantization="int8")
-    return session_workspace.ct2_dir
 
 
 @pytest.fixture(scope="module")

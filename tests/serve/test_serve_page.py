@@ -17,7 +17,8 @@ import pytest
 
 from atc_whisper.data.catalogue import Catalogue
 from atc_whisper.live.simulate import synthetic_session
-from serve_helpers import ServerProcess, ct2_workspace
+from serve_helpers import ServerProcess
+from workspace_helpers import ct2_workspace
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -41,13 +42,6 @@ pytestmark = [
                        reason="needs Debian's chromium and chromium-driver (make test installs them)"),
 ]
 
-
-@pytest.fixture(scope="module")
-def ct2_cache(tiny_en, session_workspace):
-    from atc_whisper.models.export import export_ct2
-
-    export_ct2(tiny_en.hf_dir, session_workspace, quantization="int8")
-    return session_workspace.ct2_dir
 
 
 @pytest.fixture

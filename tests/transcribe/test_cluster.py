@@ -24,6 +24,7 @@ import pytest
 from atc_whisper.errors import ConfigError
 from atc_whisper.transcribe.job_index import INDEX_NAME, STATE_DIR
 from atc_whisper.workspace import Workspace
+from workspace_helpers import ct2_workspace
 
 TEXTS = [
     "Speedbird one two three, climb flight level three five zero",
@@ -95,13 +96,8 @@ def ray_cluster():
 
 
 @pytest.fixture(scope="module")
-def cluster_ws(tmp_path_factory, tiny_en) -> Workspace:
-    from atc_whisper.models.export import export_ct2
-
-    ws = Workspace.at(tmp_path_factory.mktemp("cluster") / "ws")
-    ws.create()
-    export_ct2(tiny_en.hf_dir, ws, quantization="int8")
-    return ws
+def cluster_ws(tmp_path_factory, ct2_cache) -> Workspace:
+    return ct2_workspace(tmp_path_factory.mktemp("cluster") / "ws", ct2_cache)
 
 
 def _rows(folder: Path) -> dict[str, list[dict]]:

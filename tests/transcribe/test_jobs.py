@@ -23,6 +23,7 @@ from atc_whisper.transcribe.inputs import collect_jobs, read_manifest, recording
 from atc_whisper.transcribe.job_index import INDEX_NAME, STATE_DIR, JobIndex, remove_leftovers
 from atc_whisper.transcribe.jobs import job_key, model_fingerprint, result_settings
 from atc_whisper.workspace import Workspace
+from workspace_helpers import ct2_workspace
 
 AUDIO = [".wav", ".flac", ".mp3"]
 TEXTS = [
@@ -178,14 +179,9 @@ def test_index_survives_a_cut_line_and_locks_the_folder(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def batch_ws(tmp_path_factory, tiny_en) -> Workspace:
+def batch_ws(tmp_path_factory, ct2_cache) -> Workspace:
     """A workspace of its own (its own catalogue) with tiny.en exported to CTranslate2 once."""
-    from atc_whisper.models.export import export_ct2
-
-    ws = Workspace.at(tmp_path_factory.mktemp("batch") / "ws")
-    ws.create()
-    export_ct2(tiny_en.hf_dir, ws, quantization="int8")
-    return ws
+    return ct2_workspace(tmp_path_factory.mktemp("batch") / "ws", ct2_cache)
 
 
 @pytest.fixture(scope="module")

@@ -437,7 +437,7 @@ def _describe(devices: list[dict[str, Any]]) -> str:
     return "input devices: " + "; ".join(f"[{d['index']}] {d['name']}" for d in devices)
 
 
-def resolve_device(device: str | int | None, devices: list[dict[str, Any]]) -> dict[str, Any] | None:
+def find_input_device(device: str | int | None, devices: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Find ``device`` (index, exact name or unique part of a name) among ``devices``.
 
     Returns:
@@ -494,7 +494,7 @@ class DeviceSource(AudioSource):
             name = f"audio device {self.device!r}" if self.device is not None else "the default audio input"
             raise LiveSourceError(f"cannot open {name}: {exc}") from None
         self._backend = sd
-        chosen = resolve_device(self.device, list_input_devices(sd))
+        chosen = find_input_device(self.device, list_input_devices(sd))
         index = None if chosen is None else chosen["index"]
         if chosen is not None:
             self.description = f"device [{index}] {chosen['name']}"

@@ -132,10 +132,10 @@ def test_segmentation_settings_moved_from_live_still_load(tmp_path: Path, caplog
     """The VAD settings are [segment] now (live and transcribe share them); a workspace written
     before keeps working, with a warning that names the new key."""
     old = tmp_path / "atc_whisper.toml"
-    old.write_text('[live]\nvad = "energy"\nmin_silence_ms = 400\nqueue_size = 9\n', encoding="utf-8")
+    old.write_text('[live]\nvad = "energy"\nmin_silence_ms = 700\nqueue_size = 9\n', encoding="utf-8")
     with caplog.at_level("WARNING", logger="atc_whisper"):
         s = load_settings(workspace_config=old, overrides=["live.threshold=0.7"])
-    assert (s.segment.vad, s.segment.min_silence_ms, s.segment.threshold, s.live.queue_size) == ("energy", 400, 0.7, 9)
+    assert (s.segment.vad, s.segment.min_silence_ms, s.segment.threshold, s.live.queue_size) == ("energy", 700, 0.7, 9)
     warned = " ".join(r.getMessage() for r in caplog.records)
     assert "'live.vad'" in warned and "'segment.vad'" in warned and "'live.threshold'" in warned
     # Both given: the new name wins.

@@ -154,8 +154,8 @@ PAUSED = ["turn left heading two seven zero", "and descend flight level one two 
 
 @pytest.fixture(scope="module")
 def paused_session():
-    # A breath inside the first transmission (0.15 s gap + espeak's own trailing silence: about
-    # 0.4 s without speech): longer than speech_pad_ms (200), shorter than min_silence_ms (600),
+    # A breath inside the first transmission (0.15 s gap + espeak's own trailing silence, under
+    # 0.4 s without speech): longer than speech_pad_ms (200), shorter than min_silence_ms (400),
     # so it is offered early but must not end the transmission.
     return synthetic_session(PAUSED, gaps_s=[0.15, 2.0], noise_dbfs=-45.0, seed=5)
 

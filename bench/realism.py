@@ -25,7 +25,7 @@ Everyday rehearsal sentences (``phase = everyday``) are left out. A random subse
 The catalogue's clean share (clean clips among the synthetic samples) is printed too.
 
 ``--audio DIR`` also cuts the recordings of DIR into transmissions with the project's
-segmenter (Silero VAD, ``[live]`` settings) and measures those (no transcripts: no words/s),
+segmenter (Silero VAD, ``[segment]`` settings) and measures those (no transcripts: no words/s),
 e.g. the public-domain FAA recordings as a sanity check of the measures.
 
 ``--rechannel`` sends the same clean sources through the radio channel of the current code and

@@ -29,7 +29,6 @@ import numpy as np
 
 REAL_DURATION_S = (1.7, 3.4, 6.5)  # p10 / median / p90 of real European transmissions (issue 11)
 LONG_S = 15.0
-AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a"}
 DEFAULT_VARIANTS = ["", "min_silence_ms=600", "min_silence_ms=300"]
 
 
@@ -51,16 +50,19 @@ def measure(files: list[Path], overrides: dict[str, object]) -> dict[str, float]
     """Segment every file with the default settings changed by ``overrides``."""
     from atc_whisper.audio.io import load_audio
     from atc_whisper.audio.segment import segment_array
+    from atc_whisper.audio.vad import load_vad
     from atc_whisper.config import Settings
 
     settings = Settings().replace(segment=overrides).segment
+    vad = load_vad(settings.vad)
     durations: list[float] = []
     gaps: list[float] = []
     audio_s = 0.0
     for path in files:
         audio = load_audio(path)
         audio_s += len(audio) / 16_000
-        found = segment_array(audio, settings)
+        vad.reset()
+        found = segment_array(audio, settings, vad=vad)
         durations += [t.end_s - t.start_s for t in found]
         gaps += [b.start_s - a.end_s for a, b in itertools.pairwise(found)]
     d = np.asarray(durations) if durations else np.zeros(1)
@@ -96,9 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.audio.is_dir():
         print(f"Error: {args.audio} is not a folder of recordings; pass --audio DIR.", file=sys.stderr)
         return 2
-    files = sorted(p for p in args.audio.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    from atc_whisper.audio.channel import NOISE_SUFFIXES  # the audio files bench/realism.py reads too
+
+    files = sorted(p for p in args.audio.rglob("*") if p.suffix.lower() in NOISE_SUFFIXES)
     if not files:
-        print(f"Error: no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) in {args.audio}.", file=sys.stderr)
+        print(f"Error: no audio files ({', '.join(sorted(NOISE_SUFFIXES))}) in {args.audio}.", file=sys.stderr)
         return 2
     from atc_whisper.config import Settings
 

@@ -476,6 +476,37 @@ def test_live_decodes_go_before_queued_uploads():
         scheduler.submit(API, lambda: None)
 
 
+def test_an_open_live_transmission_holds_uploads_back():
+    """While a frequency has a transmission open, no upload starts (the engine is free when it ends);
+    live decodes still run, a release lets the uploads go, and a hold that is never released expires."""
+    from atc_whisper.serve.scheduler import API, LIVE, DecodeScheduler
+
+    class Engine:
+        name, window_s = "test", 30.0
+
+    scheduler = DecodeScheduler(Engine())  # type: ignore[arg-type]
+    lane = scheduler.lane(LIVE)
+    order: list[str] = []
+    frequency = object()
+    lane.speech_open(frequency, True)
+    upload = scheduler.submit(API, lambda: order.append("api"))
+    time.sleep(0.3)
+    assert order == [] and scheduler.waiting(API) == 1  # held back while the transmission is open
+    scheduler.submit(LIVE, lambda: order.append("live")).result(10)
+    assert order == ["live"]  # live decodes are not held
+    lane.speech_open(frequency, True)  # still open: nothing changes
+    lane.speech_open(frequency, False)
+    upload.result(10)
+    assert order == ["live", "api"]
+    scheduler.lane(API).speech_open(frequency, True)  # an upload lane cannot hold anything
+    assert scheduler.submit(API, lambda: order.append("api-2")).result(10) is None and order[-1] == "api-2"
+    scheduler.hold(frequency, True, max_s=0.4)  # never released: expires
+    started = time.monotonic()
+    scheduler.submit(API, lambda: order.append("api-3")).result(10)
+    assert 0.3 <= time.monotonic() - started < 5 and order[-1] == "api-3"
+    scheduler.close()
+
+
 def test_a_page_that_stops_reading_is_dropped_not_waited_for():
     import asyncio
 

@@ -354,6 +354,7 @@ class LiveSession:
     # -- threads ------------------------------------------------------------------------------
     def _capture(self) -> None:
         limit = None if self.max_audio_s is None else int(self.max_audio_s * SAMPLE_RATE)
+        speech_open = getattr(self.engine, "speech_open", None)
         try:
             for chunk in self.source.chunks():
                 with self._seg_lock:
@@ -361,6 +362,9 @@ class LiveSession:
                         return
                     done = self.segmenter.feed(chunk)
                     tentative = self.segmenter.take_tentative()
+                    open_now = self.segmenter.in_speech
+                if speech_open is not None:
+                    speech_open(self, open_now)  # a shared engine (serve) keeps itself free for it
                 for t in done:
                     self._enqueue(t)
                 if tentative is not None:
@@ -375,6 +379,8 @@ class LiveSession:
                     for t in self.segmenter.flush():
                         self._enqueue(t)
                     self._abandon_capture = True
+            if speech_open is not None:
+                speech_open(self, False)
             self._capture_done.set()
 
     def _enqueue(self, transmission: Transmission) -> None:

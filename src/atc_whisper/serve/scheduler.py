@@ -11,9 +11,13 @@ thread runs the engine, callers queue clips with a priority and wait for their r
   waits at most for the one upload *clip* in progress. Uploads are decoded clip by clip (a
   lane's ``transcribe_batch`` queues each transmission of the file on its own), and live
   decoding gets the engine back between any two clips of a long upload.
-* The live runner decodes a transmission speculatively during its closing pause (see
-  ``live.speculative``), which leaves ``min_silence_ms - speech_pad_ms`` of slack to absorb
-  that wait before a listener would see a later transcript.
+* While a frequency has a transmission open (the live runner tells its lane,
+  :meth:`Lane.speech_open`), no upload clip is started: the engine is then free when the
+  transmission ends, and its transcript does not wait for an upload. A hold lasts at most
+  :data:`MAX_HOLD_S`, so a frequency stuck open cannot starve uploads; uploads run in the gaps
+  between transmissions.
+* The live runner also decodes a transmission speculatively during its closing pause (see
+  ``live.speculative``).
 
 Each caller gets a :class:`Lane`: an object with the engine's ``transcribe`` /
 ``transcribe_batch`` / ``name`` / ``window_s``, so the live runner and file transcription
@@ -42,6 +46,8 @@ log = get_logger(__name__)
 LIVE = 0  #: Priority of live transmissions (decoded first).
 API = 1  #: Priority of uploaded audio.
 PRIORITY_NAMES = {LIVE: "live", API: "api"}
+#: Longest a live transmission holds uploads back, s (a little over ``segment.max_segment_s``).
+MAX_HOLD_S = 30.0
 
 
 @dataclass
@@ -94,6 +100,7 @@ class DecodeScheduler:
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self._closed = False
+        self._holds: dict[object, float] = {}  # holder -> monotonic time its hold expires
         self._thread = threading.Thread(target=self._run, name="atc-serve-decoder", daemon=True)
         self._thread.start()
 
@@ -116,6 +123,24 @@ class DecodeScheduler:
         with self._cond:
             return sum(1 for j in self._heap if priority is None or j.priority == priority)
 
+    def hold(self, holder: object, held: bool, max_s: float = MAX_HOLD_S) -> None:
+        """Hold uploads back while ``held`` (a live transmission of ``holder`` is open), at most ``max_s``.
+
+        Holding again while held keeps the first expiry; releasing lets queued uploads start.
+        """
+        with self._cond:
+            if held:
+                self._holds.setdefault(holder, time.monotonic() + max_s)
+            elif self._holds.pop(holder, None) is not None:
+                self._cond.notify()
+
+    def _held_until(self, now: float) -> float | None:
+        """When the last active hold expires (None: no hold); expired holds are dropped."""
+        for holder, expiry in list(self._holds.items()):
+            if expiry <= now:
+                del self._holds[holder]
+        return max(self._holds.values()) if self._holds else None
+
     def lane(self, priority: int) -> Lane:
         """An engine-like view whose decodes are queued at ``priority``."""
         return Lane(self, priority)
@@ -123,10 +148,16 @@ class DecodeScheduler:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._heap and not self._closed:
-                    self._cond.wait()
-                if not self._heap:
-                    return
+                while True:
+                    if not self._heap:
+                        if self._closed:
+                            return
+                        self._cond.wait()
+                        continue
+                    held = None if self._heap[0].priority == LIVE or self._closed else self._held_until(time.monotonic())
+                    if held is None:
+                        break
+                    self._cond.wait(max(0.0, held - time.monotonic()))  # a release or a live job wakes it
                 job = heapq.heappop(self._heap)
             if not job.future.set_running_or_notify_cancel():
                 continue
@@ -171,3 +202,8 @@ class Lane:
     def transcribe_batch(self, audios: list[np.ndarray], *, prompt: str | None = None) -> list[Transcription]:
         """Queue clips one by one, so a higher priority can step in between them."""
         return [self.transcribe(a, prompt=prompt) for a in audios]
+
+    def speech_open(self, holder: object, is_open: bool) -> None:
+        """A live source's transmission opened or closed: uploads wait while one is open (live lanes only)."""
+        if self.priority == LIVE:
+            self.scheduler.hold(holder, is_open)

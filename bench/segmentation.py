@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +49,7 @@ def parse_variant(text: str) -> dict[str, object]:
 
 def measure(files: list[Path], overrides: dict[str, object]) -> dict[str, float]:
     """Segment every file with the default settings changed by ``overrides``."""
-    from atc_whisper.audio.io import load_audio
+    from atc_whisper.audio.io import SAMPLE_RATE, load_audio
     from atc_whisper.audio.segment import segment_array
     from atc_whisper.audio.vad import load_vad
     from atc_whisper.config import Settings
@@ -60,7 +61,7 @@ def measure(files: list[Path], overrides: dict[str, object]) -> dict[str, float]
     audio_s = 0.0
     for path in files:
         audio = load_audio(path)
-        audio_s += len(audio) / 16_000
+        audio_s += len(audio) / SAMPLE_RATE
         vad.reset()
         found = segment_array(audio, settings, vad=vad)
         durations += [t.end_s - t.start_s for t in found]
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="[segment] overrides to compare (repeat; '' = the defaults)")
     parser.add_argument("--synthetic", type=int, default=0, metavar="N",
                         help="also count the transmissions found in the N-exchange synthetic recording")
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/atc_whisper_bench"),
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "atc_whisper_bench",
                         help="where the synthetic recording is cached (as bench/archive_speed.py)")
     args = parser.parse_args(argv)
     if not args.audio.is_dir():

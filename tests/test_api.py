@@ -15,14 +15,15 @@ SENTENCES = ["Speedbird one two three, climb flight level three five zero",
 
 @pytest.fixture(scope="module")
 def two_transmissions(tmp_path_factory):
-    """Two transmissions 40 s apart, so the file is cut into two windows."""
+    """Two transmissions 30 s apart, so the file is cut into two windows, after half a second of
+    silence (a recording does not start on its first word)."""
     from atc_whisper.audio.io import load_audio, write_wav
     from atc_whisper.audio.tts import synthesize
 
     first, second = (synthesize(text, "espeak:en-us") for text in SENTENCES)
     gap = np.zeros(16_000 * 28, dtype=np.float32)
     path = tmp_path_factory.mktemp("api") / "tower.wav"
-    write_wav(path, np.concatenate([first, gap, second]))
+    write_wav(path, np.concatenate([gap[:8_000], first, gap, second]))
     return path, load_audio(path)
 
 

@@ -319,10 +319,15 @@ class DecodeSettings:
     )
     beam_size: int = setting(1, "Beam width; 1 is greedy decoding.", ge=1, le=16)
     encoder_pad_s: float = setting(
-        30.0, "CTranslate2 on CPU: seconds of silence encoded after each clip. 30 (default) encodes Whisper's whole "
-        "window, as openai/whisper and faster-whisper do. Lower (e.g. 4) encodes only the clip and that much "
-        "silence and fills the rest with the encoder output of silence: the encoder costs a quarter and whole "
-        "archives run 1.7x faster at about the same WER, but single transcripts change (README).", ge=1.0, le=30.0,
+        2.0, "CTranslate2 on CPU: seconds of silence encoded after each clip (short encoder passes). Only the clip "
+        "and that much silence go through the encoder, and its output is completed with the encoder output of "
+        "silence (README, *Short encoder passes*). 30 encodes Whisper's whole window, as openai/whisper and "
+        "faster-whisper do.", ge=1.0, le=30.0,
+    )
+    context_s: float = setting(
+        10.0, "CTranslate2 on CPU: seconds of encoder output the decoder attends to (never less than the clip and "
+        "its encoder_pad_s). The decoder's cross-attention over all 1500 positions of a 30 s window costs more "
+        "than generating a short transmission's text; 30 keeps the whole window.", ge=2.0, le=30.0,
     )
     batch_size: int = setting(
         8, "Clips decoded together (the transmissions of a file, an evaluation's clips); larger batches amortise "

@@ -151,9 +151,9 @@ def test_file_source_one_transcript_per_transmission(session, live_ws, tiny_en, 
 # Two interleaved exchanges: the first readback is right, the second reads back FL340 for FL350.
 EXCHANGE_TEXTS = [
     "Delta seven eight nine, climb flight level two four zero.",
-    "Delta four five six, climb flight level three five zero.",
+    "Delta three one two, climb flight level three five zero.",
     "Climbing flight level two four zero, Delta seven eight nine.",
-    "Climbing flight level three four zero, Delta four five six.",
+    "Climbing flight level three four zero, Delta three one two.",
 ]
 
 

@@ -31,9 +31,9 @@ TOWER = ["November one two three alpha bravo, cleared to land runway two seven."
 # Approach: two instructions, then their readbacks - the second reads FL350 back as FL340. tiny.en
 # hears these espeak phrases over quiet static word for word (as in tests/live/test_live.py).
 APPROACH = ["Delta seven eight nine, climb flight level two four zero.",
-            "Delta four five six, climb flight level three five zero.",
+            "Delta three one two, climb flight level three five zero.",
             "Climbing flight level two four zero, Delta seven eight nine.",
-            "Climbing flight level three four zero, Delta four five six."]
+            "Climbing flight level three four zero, Delta three one two."]
 CORRECTED = "all stations wind two seven zero degrees one five knots"
 
 pytestmark = [

@@ -15,6 +15,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from atc_whisper.config import Settings
@@ -185,8 +186,16 @@ def batch_ws(tmp_path_factory, ct2_cache) -> Workspace:
 
 
 @pytest.fixture(scope="module")
-def clips(synth_clip) -> list[Path]:
-    return [synth_clip(text) for text in TEXTS]
+def clips(tmp_path_factory) -> list[Path]:
+    """The TEXTS as recordings: half a second of silence, then the transmission (a recording does
+    not start on its first word; tiny.en's short encoder pass mishears a first word at sample 0)."""
+    from atc_whisper.audio.io import SAMPLE_RATE, write_wav
+    from atc_whisper.audio.tts import synthesize
+
+    folder = tmp_path_factory.mktemp("job_clips")
+    lead_in = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)
+    return [write_wav(folder / f"clip{i}.wav", np.concatenate([lead_in, synthesize(text, "espeak:en-us")]))
+            for i, text in enumerate(TEXTS)]
 
 
 def _archive(folder: Path, clips: list[Path], names: list[str]) -> list[Path]:
@@ -324,7 +333,11 @@ def test_manifest_with_catalogue_then_search(run_cli, batch_ws, tiny_en, clips, 
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == 2
     baw = next(r for r in rows if r["callsign"] == "speedbird one two three")
-    assert baw["started_at"].startswith("2024-03-01T14:30:0") and baw["offset_s"] == 0.0
+    # The transmission starts after the clip's 0.5 s lead-in, less the segmenter's 0.2 s of padding;
+    # its wall-clock start is the manifest's recording start plus that offset.
+    assert 0.2 <= baw["offset_s"] <= 0.5
+    started = datetime.fromisoformat(baw["started_at"].replace("Z", "+00:00"))
+    assert (started - datetime(2024, 3, 1, 14, 30, tzinfo=UTC)).total_seconds() == pytest.approx(baw["offset_s"], abs=1e-3)
     assert baw["audio_path"] == str(audio[0]) and baw["time_source"] == "manifest"
     assert baw["output"] == "baw.json" and len(baw["file_key"]) == 32
     from atc_whisper.data.catalogue import Catalogue
@@ -355,4 +368,4 @@ def test_batch_mode_needs_an_output_folder_and_old_mode_is_unchanged(run_cli, ba
 
     # Plain audio files still go to standard output, as one stream.
     plain = _batch(run_cli, batch_ws, tiny_en, str(archive / "a.wav"))
-    assert plain.returncode == 0 and plain.stdout.startswith("[00:00:00.000 ->") and not (archive / ".atc_whisper").exists()
+    assert plain.returncode == 0 and plain.stdout.startswith("[00:00:00.") and not (archive / ".atc_whisper").exists()

@@ -179,31 +179,52 @@ def test_ct2_fallback_reuses_the_encoder_output(engines, synth_clip):
 
 
 def test_ct2_short_encoder_passes_decode_like_the_full_window(engines, synth_clip):
-    """decode.encoder_pad_s = 4 (opt-in): a clip is encoded with a few seconds of silence after it and the
-    rest of the window is the encoder output of silence; the text stays close to the full window's pass."""
+    """The CPU default: each clip is encoded with decode.encoder_pad_s of silence after it, completed
+    with the encoder output of silence to a decode.context_s context; the text stays close to the
+    whole window's, and a clip's transcript does not depend on the clips batched with it."""
     from atc_whisper.audio.io import load_audio
     from atc_whisper.config import DecodeSettings
+    from atc_whisper.evaluate.metrics import wer
     from atc_whisper.transcribe.engines import CT2Engine
 
-    clips = [load_audio(synth_clip(SENTENCE)), load_audio(synth_clip(TOWER))]
-    short = CT2Engine(engines["ct2"].model_dir, DecodeSettings(temperatures=[0.0], encoder_pad_s=4.0), threads=1)
-    full = CT2Engine(engines["ct2"].model_dir, DecodeSettings(temperatures=[0.0]), threads=1)  # the default
-    frames = short.encoder_frames(max(len(c) for c in clips))
-    longest_s = max(len(c) for c in clips) / SR
-    assert frames == math.ceil((longest_s + 4.0) * 100 / 100) * 100 < 1500 and full.encoder_frames(len(clips[0])) == 3000
+    clips = [load_audio(synth_clip(SENTENCE)), load_audio(synth_clip(TOWER)), load_audio(synth_clip("Roger."))]
+    default = DecodeSettings(temperatures=[0.0])
+    short = CT2Engine(engines["ct2"].model_dir, default, threads=1)
+    full = CT2Engine(engines["ct2"].model_dir, DecodeSettings(temperatures=[0.0], encoder_pad_s=30.0, context_s=30.0),
+                     threads=1)
+    frames = [short.encoder_frames(len(c)) for c in clips]
+    assert frames == [math.ceil(len(c) / SR + default.encoder_pad_s) * 100 for c in clips]
+    assert max(frames) < 3000 and full.encoder_frames(len(clips[0])) == 3000
     features, states = short.encode(clips, [])
-    assert features.shape[-1] == frames and states.shape[1] == 1500  # the decoder still sees a whole window
+    assert features is None and len(states) == len(clips)
+    for clip, clip_frames, state in zip(clips, frames, states, strict=True):
+        # The decoder attends to the context (10 s = 500 positions) or the whole pass if longer.
+        assert state.shape[0] == max(clip_frames, int(default.context_s * 100)) // 2
+        # Each clip is encoded at its own length: the same states as when it is encoded alone.
+        np.testing.assert_array_equal(state, short.encode([clip], [])[1][0])
     # The log-mel of the encoded frames is exactly that of the padded 30 s window.
-    np.testing.assert_array_equal(features[0], full._features(clips[0])[:, :frames])
-    from atc_whisper.evaluate.metrics import wer
+    np.testing.assert_array_equal(short._features(clips[0], frames[0]), full._features(clips[0])[:, :frames[0]])
 
-    keywords = [{"climb", "flight", "level", "left", "heading"}, {"contact", "tower"}]
+    keywords = [{"climb", "flight", "level", "left", "heading"}, {"contact", "tower"}, {"roger"}]
     mine, theirs = short.transcribe_batch(clips), full.transcribe_batch(clips)
     for ours, whole, words in zip(mine, theirs, keywords, strict=True):
         assert words <= _words(ours.text) and words <= _words(whole.text), (ours.text, whole.text)
         assert abs(ours.avg_logprob - whole.avg_logprob) < 0.25 and ours.no_speech_prob < 0.6
-    references = [SENTENCE, TOWER]
+    assert [t.text for t in mine] == [short.transcribe(c).text for c in clips]  # batch-invariant
+    references = [SENTENCE, TOWER, "Roger."]
     assert wer(references, [t.text for t in mine]) <= wer(references, [t.text for t in theirs]) + 0.1
+
+
+def test_ct2_short_context_keeps_the_no_speech_rule():
+    """With a cut context the model's no-speech probability runs high; it is reported on the whole
+    window's scale, so speech is not emptied and static still is."""
+    from atc_whisper.transcribe.ct2_engine import NO_SPEECH_LOGIT_SHIFT, whole_window_no_speech
+
+    for p in (0.05, 0.5, 0.9):
+        logit = math.log(p / (1 - p)) - NO_SPEECH_LOGIT_SHIFT
+        assert whole_window_no_speech(p) == pytest.approx(1 / (1 + math.exp(-logit)))
+    assert whole_window_no_speech(0.0) < 1e-6 and whole_window_no_speech(1.0) > 1 - 1e-6
+    assert whole_window_no_speech(0.75) < 0.6 < whole_window_no_speech(0.85)  # a 0.6 threshold reads ~0.8
 
 
 def test_split_windows_cut_in_pauses():

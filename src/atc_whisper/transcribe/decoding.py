@@ -334,6 +334,12 @@ def decode_clips(
     bounds = [min(decoder.max_new_tokens, max_new_tokens_for(d, decode, prefix_tokens=prefix_tokens))
               for d in durations]
     order = sorted(range(len(clips)), key=lambda i: durations[i])
+    workers = max(1, int(getattr(decoder, "workers", 1)))
+    if workers > 1:
+        # Parallel workers: at least two batches per worker, so that no worker is left decoding
+        # the last (longest) batch alone while the others idle. On a CPU a batch costs about its
+        # clips' sum whatever its size, so smaller batches lose little.
+        batch_size = max(1, min(batch_size, math.ceil(len(clips) / (2 * workers))))
     chunks = []
     start = 0
     while start < len(order):
@@ -346,11 +352,12 @@ def decode_clips(
         return _decode_batch(decoder, [clips[i] for i in chunk], [durations[i] for i in chunk],
                              [bounds[i] for i in chunk], decode, tokens, seed)
 
-    workers = max(1, int(getattr(decoder, "workers", 1)))
     if workers > 1 and len(chunks) > 1:
         from concurrent.futures import ThreadPoolExecutor
 
         # The engine releases the GIL while it computes; each thread runs one batch at a time.
+        # Longest batches first, so the last ones to start are the shortest.
+        chunks.reverse()
         with ThreadPoolExecutor(min(workers, len(chunks)), thread_name_prefix="atc-decode") as pool:
             batches = list(pool.map(run, chunks))
     else:

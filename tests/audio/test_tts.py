@@ -177,9 +177,15 @@ def whisper_tiny_en():
 @pytest.mark.parametrize("voice", ["espeak:en-us", "espeak:en-gb+m4", "piper:joe", "kokoro:bf_isabella", "flite:awb",
                                    "festival:cmu_us_slt_arctic_hts"])
 def test_whisper_tiny_en_understands_the_synthetic_speech(whisper_tiny_en, voice: str) -> None:
-    """The pretrained model hears the key words of each engine's speech: it is real speech."""
+    """The pretrained model hears the key words of each engine's speech: it is real speech.
+
+    Piper's VITS draws its noise inside the ONNX graph, unseeded, so its default rendering changes
+    from run to run (tiny.en heard "climb" as "client" in one run of three); with both noise scales
+    at 0 it is the voice's one deterministic rendering."""
     model = whisper_tiny_en
-    audio = synthesize("speedbird one two three, turn left heading two seven zero, climb flight level three five zero", voice)
+    params = {"noise_scale": 0.0, "noise_w_scale": 0.0} if voice.startswith("piper:") else {}
+    audio = synthesize("speedbird one two three, turn left heading two seven zero, climb flight level three five zero",
+                       voice, **params)
     segments, _ = model.transcribe(audio, beam_size=1, language="en", without_timestamps=True)
     text = " ".join(s.text for s in segments).lower()
     assert "heading" in text and "climb" in text and "flight level" in text

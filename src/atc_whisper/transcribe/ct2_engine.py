@@ -50,14 +50,14 @@ STOCK_ENCODER_FRAMES = 3000
 FRAME_STEP = 100
 #: Padding levels of the silence completion are rounded to this step (log-mel units, after
 #: Whisper's scaling; a clip's level is its loudest frame minus 2): a handful of levels covers
-#: real recordings, each costing one full encoder pass the first time it is met.
+#: real recordings, each costing one encoder pass over a silent context-long window the first time it is met.
 LEVEL_STEP = 0.25
 #: With a context shorter than the whole window, tiny.en's no-speech probability runs higher, by a
 #: median of 1.03 in log-odds on 139 speech clips and 0.58 on 64 clips of radio static (10 s
 #: context against the whole window, measured with base tiny.en): uncorrected, 25 of 278 speech
 #: clips would pass ``decode.no_speech_threshold`` and be emptied, against 1 with the whole
 #: window. The reported probability is shifted back by this much, so the threshold keeps its
-#: openai/whisper meaning: then 1 of 278 speech clips and 61 of 64 static clips are judged silent
+#: openai/whisper meaning: then 1 of 278 speech clips and 60 of 64 static clips are judged silent
 #: (whole window: 1 and 54).
 NO_SPEECH_LOGIT_SHIFT = 1.0
 #: CTranslate2 (4.8) lets Whisper generate at most ``min(max_length / 2, max_length - prompt)``

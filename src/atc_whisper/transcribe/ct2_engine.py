@@ -7,31 +7,17 @@ flags the Hugging Face engine gets, and keeps the no-speech probability of windo
 silent (faster-whisper drops those segments). This module supplies only the log-mel features,
 the encoder and one ``generate`` call per temperature.
 
-**Short encoder passes** (CPU, the default; ``decode.encoder_pad_s = 30`` turns them off).
-Whisper's encoder always takes a 30 s window, and for a radio transmission of a few seconds most
-of it is padding: the encoder pass costs as much as a 30 s clip, several times the decoding. Here
-only the clip and ``encoder_pad_s`` of silence after it are encoded (the log-mel of those frames
-is exactly that of the padded window), and the encoder output is completed with the output of a
-window of silence at the clip's padding level (one encoder pass per level, cached). The decoder
-still attends to a window whose speech starts at position 0, as it was trained. Without that
-completion (the encoder output cut at the clip and its pad) tiny.en drops words.
-
-**A shorter context** (``decode.context_s``, 10 s by default on CPU). The decoder's
-cross-attention keys and values are computed over every encoder position before the first token,
-and for a short transmission that costs more than generating its text (tiny.en, batch 8: 0.26 s
-over 1500 positions, 0.04 s over 500, then ~10 ms per token). So the completed output is kept to
-``context_s`` (at least the clip and its pad), the silence completion coming from a silent window
-of that length. The no-speech probability runs higher with a shorter context, so it is reported on
-the whole window's scale (:data:`NO_SPEECH_LOGIT_SHIFT`). Measured on the real-size run's
-realistic test clips (README, *Short encoder passes*): WER no worse than the whole window, and
-decoding four to seven times faster. It is not the same computation as openai/whisper's, and
-single transcripts change; the whole window is ``encoder_pad_s = 30`` with ``context_s = 30``,
-and the Hugging Face engine always decodes it.
+**Short encoder passes** (CPU, the default; ``decode.encoder_pad_s = 30`` turns them off): only
+the clip and ``encoder_pad_s`` of silence after it are encoded, and the output is completed with
+the encoder output of silence to ``decode.context_s``; :mod:`~atc_whisper.transcribe.window` holds
+the rules, which training shares. Measured on the real-size run's realistic test clips (README,
+*Short encoder passes*): WER no worse than the whole window, and decoding four to seven times
+faster. It is not the same computation as openai/whisper's, and single transcripts change; the
+whole window is ``encoder_pad_s = 30`` with ``context_s = 30``.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 from pathlib import Path
 from typing import Any
@@ -41,25 +27,18 @@ import numpy as np
 from ..audio.io import SAMPLE_RATE
 from ..config import DecodeSettings
 from ..errors import ModelError
-from .decoding import FRAMES_PER_SECOND, MAX_TARGET_POSITIONS, Attempt, BoundedEngine
+from .decoding import MAX_TARGET_POSITIONS, Attempt, BoundedEngine
+from .window import (
+    FRAMES_PER_SECOND,
+    STOCK_ENCODER_FRAMES,
+    ShortWindow,
+    level_key,
+    padding_level,
+    shortened,
+    silence_features,
+    whole_window_no_speech,
+)
 
-#: Mel frames of Whisper's stock 30 s window (the only window length Whisper was trained on).
-STOCK_ENCODER_FRAMES = 3000
-#: Short encoder inputs are rounded up to this many mel frames (1 s), so a batch's clips share one
-#: length and padding levels repeat.
-FRAME_STEP = 100
-#: Padding levels of the silence completion are rounded to this step (log-mel units, after
-#: Whisper's scaling; a clip's level is its loudest frame minus 2): a handful of levels covers
-#: real recordings, each costing one encoder pass over a silent context-long window the first time it is met.
-LEVEL_STEP = 0.25
-#: With a context shorter than the whole window, tiny.en's no-speech probability runs higher, by a
-#: median of 1.03 in log-odds on 139 speech clips and 0.58 on 64 clips of radio static (10 s
-#: context against the whole window, measured with base tiny.en): uncorrected, 25 of 278 speech
-#: clips would pass ``decode.no_speech_threshold`` and be emptied, against 1 with the whole
-#: window. The reported probability is shifted back by this much, so the threshold keeps its
-#: openai/whisper meaning: then 1 of 278 speech clips and 60 of 64 static clips are judged silent
-#: (whole window: 1 and 54).
-NO_SPEECH_LOGIT_SHIFT = 1.0
 #: CTranslate2 (4.8) lets Whisper generate at most ``min(max_length / 2, max_length - prompt)``
 #: tokens (OpenNMT/CTranslate2#1856), i.e. never more than 224.
 CT2_MAX_NEW_TOKENS = MAX_TARGET_POSITIONS // 2
@@ -71,13 +50,6 @@ def ct2_max_length(new_tokens: int, prompt_tokens: int) -> int:
     CTranslate2 counts decoding steps from the prompt's last token, hence the ``- 1``.
     """
     return min(MAX_TARGET_POSITIONS, max(2 * new_tokens, new_tokens + prompt_tokens - 1))
-
-
-def whole_window_no_speech(probability: float) -> float:
-    """A no-speech probability read with a shortened context, on the whole window's scale
-    (:data:`NO_SPEECH_LOGIT_SHIFT`)."""
-    p = min(max(float(probability), 1e-7), 1 - 1e-7)
-    return 1.0 / (1.0 + math.exp(-(math.log(p / (1 - p)) - NO_SPEECH_LOGIT_SHIFT)))
 
 
 class CT2Engine(BoundedEngine):
@@ -123,6 +95,7 @@ class CT2Engine(BoundedEngine):
         self.batch_size = decode.batch_size
         self.workers = workers
         self.device = device
+        self.window = ShortWindow.of(decode)
         self._silence: dict[tuple[float, int], np.ndarray] = {}  # (level, frames) -> encoder output of silence
         self._silence_lock = threading.Lock()  # the parallel workers would otherwise encode a new level twice
         self.tokenizer = Tokenizer(
@@ -152,30 +125,22 @@ class CT2Engine(BoundedEngine):
         return self.device == "cpu"
 
     def encoder_frames(self, samples: int) -> int:
-        """Mel frames encoded for a clip of ``samples`` samples (its own length: a clip's
-        transcript does not depend on the clips batched with it)."""
-        if not self._short() or self.decode.encoder_pad_s >= self.window_s:
-            return STOCK_ENCODER_FRAMES
-        needed = samples / (SAMPLE_RATE // FRAMES_PER_SECOND) + self.decode.encoder_pad_s * FRAMES_PER_SECOND
-        return int(min(STOCK_ENCODER_FRAMES, -(-needed // FRAME_STEP) * FRAME_STEP))
+        """Mel frames encoded for a clip of ``samples`` samples (:class:`ShortWindow`; the whole
+        window on a GPU)."""
+        return self.window.encoder_frames(samples) if self._short() else STOCK_ENCODER_FRAMES
 
     def context_frames(self, encoded_frames: int) -> int:
-        """Mel frames' worth of encoder output the decoder attends to for a clip encoded over
-        ``encoded_frames`` (``decode.context_s``, at least what was encoded, in ``FRAME_STEP``s)."""
-        if not self._short():
-            return STOCK_ENCODER_FRAMES
-        wanted = -(-round(self.decode.context_s * FRAMES_PER_SECOND) // FRAME_STEP) * FRAME_STEP
-        return int(min(STOCK_ENCODER_FRAMES, max(encoded_frames, wanted)))
+        """Mel frames' worth of encoder output the decoder attends to (:class:`ShortWindow`)."""
+        return self.window.context_frames(encoded_frames) if self._short() else STOCK_ENCODER_FRAMES
 
     def _silence_states(self, level: float, frames: int) -> np.ndarray:
         """Encoder output of a ``frames``-long window whose every frame is at ``level`` (silence
         padding), cached per rounded level and length."""
-        key = (round(level / LEVEL_STEP) * LEVEL_STEP, frames)
+        key = (level_key(level), frames)
         with self._silence_lock:
             if key not in self._silence:
                 mels = self.model.feature_extractor.mel_filters.shape[0]
-                features = np.full((1, mels, frames), key[0], np.float32)
-                self._silence[key] = np.array(self.model.encode(features))[0]
+                self._silence[key] = np.array(self.model.encode(silence_features(level, frames, mels)))[0]
             return self._silence[key]
 
     def encode(self, clips: list[np.ndarray], prompt: list[int]) -> tuple[np.ndarray | None, Any]:
@@ -199,8 +164,7 @@ class CT2Engine(BoundedEngine):
                     continue
                 full = np.empty((wanted, short.shape[2]), dtype=np.float32)
                 full[:positions] = out
-                # The last frame is padding (encoder_pad_s > 0 leaves some): its value is the level.
-                full[positions:] = self._silence_states(float(clip_features[:, -1].min()), context)[positions:wanted]
+                full[positions:] = self._silence_states(padding_level(clip_features), context)[positions:wanted]
                 states[row] = full
         return None, states
 
@@ -234,7 +198,7 @@ class CT2Engine(BoundedEngine):
         for positions in sorted({len(x) for x in states}):
             rows = [i for i, x in enumerate(states) if len(x) == positions]
             group = self._generate(np.stack([states[i] for i in rows]), prompt, [bounds[i] for i in rows],
-                                   temperature, seed, shortened=positions < STOCK_ENCODER_FRAMES // 2)
+                                   temperature, seed, shortened=shortened(positions))
             for i, attempt in zip(rows, group, strict=True):
                 attempts[i] = attempt
         return [a for a in attempts if a is not None]

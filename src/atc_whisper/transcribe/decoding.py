@@ -51,8 +51,6 @@ MAX_TARGET_POSITIONS = 448
 TOKENS_PER_WORD = 2.0
 #: Slack for end-of-text, punctuation and very short clips (a 0.5 s "roger" still gets 13 tokens).
 BOUND_SLACK_TOKENS = 10
-#: Whisper's feature frames per second (hop of 160 samples at 16 kHz).
-FRAMES_PER_SECOND = 100
 #: A prompt (<|startofprev|> and text) may fill at most half of the decoder's context, as
 #: openai/whisper allows; longer ones keep their last tokens.
 MAX_PROMPT_TOKENS = MAX_TARGET_POSITIONS // 2 - 1

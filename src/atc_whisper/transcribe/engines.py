@@ -24,10 +24,10 @@ from ..config import Settings
 from ..errors import ModelError
 from ..log import get_logger
 from ..workspace import Workspace
-from .ct2_engine import CT2_MAX_NEW_TOKENS, STOCK_ENCODER_FRAMES, CT2Engine, ct2_max_length
-from .decoding import FRAMES_PER_SECOND
+from .ct2_engine import CT2_MAX_NEW_TOKENS, CT2Engine, ct2_max_length
 from .hf_engine import HFEngine
 from .types import Transcription
+from .window import FRAMES_PER_SECOND, STOCK_ENCODER_FRAMES
 
 log = get_logger(__name__)
 

@@ -6,6 +6,11 @@ evaluation use (:func:`generate_bounded`). The fallback, bounds and flags are th
 :func:`~atc_whisper.transcribe.decoding.decode_clips`; this module supplies only the
 encoder (log-mel features, encoder states and openai/whisper's no-speech probability) and
 one ``generate`` call per temperature.
+
+On a CPU it encodes short passes completed with silence, exactly as the CTranslate2 engine
+does (:mod:`~atc_whisper.transcribe.window`), so training's dev predictions read the encoder
+states that inference will give the decoder; ``decode.encoder_pad_s = 30`` (and a GPU) decodes
+the whole window.
 """
 
 from __future__ import annotations
@@ -22,13 +27,22 @@ from ..audio.io import SAMPLE_RATE
 from ..config import DecodeSettings
 from .decoding import (
     BATCH_SIZE,
-    FRAMES_PER_SECOND,
     MAX_TARGET_POSITIONS,
     Attempt,
     BoundedEngine,
     decode_clips,
 )
 from .types import Transcription
+from .window import (
+    FRAMES_PER_SECOND,
+    STOCK_ENCODER_FRAMES,
+    ShortWindow,
+    level_key,
+    padding_level,
+    shortened,
+    silence_features,
+    whole_window_no_speech,
+)
 
 #: Keep the stored per-step scores of one generate call below this many bytes
 #: (steps x batch x vocabulary x 4 bytes); batches are split to respect it.
@@ -95,6 +109,8 @@ class HFEngine(BoundedEngine):
         self.max_new_tokens = MAX_TARGET_POSITIONS
         self._prefix = decoder_prefix(model)
         self.prefix_tokens = len(self._prefix)
+        self.window = ShortWindow.of(decode)
+        self._silence: dict[tuple[float, int], Any] = {}
         self._vocab = int(model.config.vocab_size)
 
     def prompt_tokens(self, prompt: str | None) -> list[int]:
@@ -107,24 +123,78 @@ class HFEngine(BoundedEngine):
         """Clips whose per-step scores fit in :data:`MAX_SCORE_BYTES`."""
         return max(1, MAX_SCORE_BYTES // (bound_tokens * self._vocab * 4))
 
-    def encode(self, clips: list[np.ndarray], prompt: list[int]) -> tuple[Any, list[float]]:
-        """Encoder states and, as openai/whisper computes it, the no-speech probability of each clip:
-        the softmax at the <|startoftranscript|> position (before any forced token), read at the
-        no-speech token."""
+    def _short(self) -> bool:
+        """Whether short passes apply: on a CPU, a stock 30 s encoder, ``encoder_pad_s`` below 30."""
+        return (self.model.device.type == "cpu" and not self.window.whole
+                and encoder_frames(self.model) == STOCK_ENCODER_FRAMES)
+
+    def _features(self, clips: list[np.ndarray]) -> Any:
+        """Log-mel features of the clips, each padded with silence to the model's window."""
+        model = self.model
+        features = self.processor.feature_extractor(clips, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+        return features[..., : encoder_frames(model)].to(device=model.device, dtype=next(model.parameters()).dtype)
+
+    def _silence_states(self, level: float, frames: int) -> Any:
+        """Encoder output of a ``frames``-long window of silence at ``level``, cached per rounded level
+        and length (an engine holds fixed weights: training's dev predictions make a new one each time)."""
+        import torch
+
+        from ..models import encoder_pass
+
+        key = (level_key(level), frames)
+        if key not in self._silence:
+            mels = int(self.model.config.num_mel_bins)
+            features = torch.from_numpy(silence_features(level, frames, mels)).to(self.model.device)
+            self._silence[key] = encoder_pass.encode(self.model.get_encoder(), features)[0]
+        return self._silence[key]
+
+    def _short_states(self, clips: list[np.ndarray]) -> list[Any]:
+        """Each clip's short pass completed with silence to its context (see the module docstring)."""
+        import torch
+
+        from ..models import encoder_pass
+
+        frames = [self.window.encoder_frames(len(c)) for c in clips]
+        states: list[Any] = [None] * len(clips)
+        features = self._features(clips)
+        for length in sorted(set(frames)):
+            rows = [i for i, f in enumerate(frames) if f == length]
+            short = encoder_pass.encode(self.model.get_encoder(), features[rows, :, :length])
+            wanted = self.window.context_frames(length) // 2
+            for row, out in zip(rows, short, strict=True):
+                if out.shape[0] < wanted:
+                    silence = self._silence_states(padding_level(features[row, :, :length].cpu().numpy()), 2 * wanted)
+                    out = torch.cat([out, silence[out.shape[0] : wanted]])
+                states[row] = out[:wanted]
+        return states
+
+    def _no_speech(self, hidden: Any, prompt: list[int]) -> list[float]:
+        """openai/whisper's no-speech probability: the softmax at the <|startoftranscript|> position
+        (before any forced token), read at the no-speech token."""
         import torch
 
         model = self.model
+        full_prefix = torch.tensor([prompt + self._prefix], device=model.device).repeat(hidden.shape[0], 1)
+        logits = model(encoder_outputs=(hidden,), decoder_input_ids=full_prefix).logits
+        no_speech_token = int(model.generation_config.no_timestamps_token_id) - 1
+        return [float(p) for p in logits[:, len(prompt)].float().softmax(-1)[:, no_speech_token].tolist()]
+
+    def encode(self, clips: list[np.ndarray], prompt: list[int]) -> tuple[Any, list[float]]:
+        """Encoder states and each clip's no-speech probability. The whole window gives one
+        ``[batch, 1500, d]`` tensor; short passes give one ``[context, d]`` tensor per clip (their
+        no-speech probability put back on the whole window's scale)."""
+        import torch
+
         with torch.inference_mode(), _quiet_transformers():
-            device, dtype = model.device, next(model.parameters()).dtype
-            features = self.processor.feature_extractor(
-                clips, sampling_rate=SAMPLE_RATE, return_tensors="pt"
-            ).input_features[..., : encoder_frames(model)]
-            hidden = model.get_encoder()(features.to(device=device, dtype=dtype)).last_hidden_state
-            full_prefix = torch.tensor([prompt + self._prefix], device=device).repeat(len(clips), 1)
-            logits = model(encoder_outputs=(hidden,), decoder_input_ids=full_prefix).logits
-            no_speech_token = int(model.generation_config.no_timestamps_token_id) - 1
-            no_speech = logits[:, len(prompt)].float().softmax(-1)[:, no_speech_token].tolist()
-        return hidden, no_speech
+            if not self._short():
+                hidden = self.model.get_encoder()(self._features(clips)).last_hidden_state
+                return hidden, self._no_speech(hidden, prompt)
+            states = self._short_states(clips)
+            no_speech = [0.0] * len(clips)
+            for rows, hidden in _by_length(states):
+                for row, p in zip(rows, self._no_speech(hidden, prompt), strict=True):
+                    no_speech[row] = whole_window_no_speech(p) if shortened(hidden.shape[1]) else p
+        return states, no_speech
 
     def select(self, encoded: tuple[Any, list[float]], rows: list[int]) -> tuple[Any, list[float]]:
         """The encoder states of ``rows`` (no second encoder pass)."""
@@ -132,21 +202,39 @@ class HFEngine(BoundedEngine):
 
         hidden, no_speech = encoded
         with torch.inference_mode():
-            return hidden[rows], [no_speech[i] for i in rows]
+            picked = [hidden[i] for i in rows] if isinstance(hidden, list) else hidden[rows]
+            return picked, [no_speech[i] for i in rows]
 
     def generate(self, encoded: tuple[Any, list[float]], prompt: list[int], bounds: list[int],
                  temperature: float, seed: int) -> list[Attempt]:
-        """One ``generate`` call over the encoder states."""
+        """One ``generate`` call over the encoder states (one per context length for short passes)."""
         import torch
         from transformers.modeling_outputs import BaseModelOutput
 
         hidden, no_speech = encoded
+        groups = _by_length(hidden) if isinstance(hidden, list) else [(list(range(len(bounds))), hidden)]
+        attempts: list[Attempt | None] = [None] * len(bounds)
         with torch.inference_mode(), _quiet_transformers():
-            texts, logprobs, finished = _generate_texts(
-                self.model, self.processor, BaseModelOutput(last_hidden_state=hidden), bounds, self.decode,
-                prompt, self._prefix, temperature, seed,
-            )
-        return [Attempt(texts[j], logprobs[j], no_speech[j], temperature, finished[j]) for j in range(len(texts))]
+            for rows, states in groups:
+                texts, logprobs, finished = _generate_texts(
+                    self.model, self.processor, BaseModelOutput(last_hidden_state=states), [bounds[i] for i in rows],
+                    self.decode, prompt, self._prefix, temperature, seed,
+                )
+                for k, i in enumerate(rows):
+                    attempts[i] = Attempt(texts[k], logprobs[k], no_speech[i], temperature, finished[k])
+        return [a for a in attempts if a is not None]
+
+
+def _by_length(states: list[Any]) -> list[tuple[list[int], Any]]:
+    """Per-clip ``[positions, d]`` tensors grouped by length: (rows, stacked ``[rows, positions, d]``)."""
+    import torch
+
+    lengths = sorted({int(x.shape[0]) for x in states})
+    groups = []
+    for length in lengths:
+        rows = [i for i, x in enumerate(states) if int(x.shape[0]) == length]
+        groups.append((rows, torch.stack([states[i] for i in rows])))
+    return groups
 
 
 def generate_bounded(
@@ -192,6 +280,8 @@ def generate_bounded(
     finally:
         if was_training:
             model.train()
+
+
 
 
 def _generate_texts(

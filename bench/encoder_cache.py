@@ -1,15 +1,18 @@
-"""Encoder-cache speed and fidelity: PyTorch fp32 (the baseline) against the CTranslate2 encoder.
+"""Encoder-cache speed and fidelity: the whole 30 s window in PyTorch fp32 (the baseline) against
+short passes and the other backends.
 
 ``decoder_cached`` training (the CPU default) runs the frozen encoder once per clip and trains
-the decoder on the cached outputs (``train.encoder_cache_backend``). This script measures, on
-clips of a workspace:
+the decoder on the cached outputs (``train.encoder_cache_backend``); since the CPU engines decode
+short encoder passes (``decode.encoder_pad_s``), the cache holds those too. This script measures,
+on clips of a workspace:
 
 1. **speed** - seconds per clip to fill a fresh cache (feature extraction, encoder, writing the
-   ``.npy`` file; model loading excluded) for PyTorch fp32 and bf16 (autocast) and CTranslate2
-   int8 and float32, and the ratio against torch fp32: the median over clips of the
-   wall time and of the process's CPU time (all threads), the backends taking turns clip by
+   ``.npz`` file; model loading excluded) for PyTorch fp32 over the whole window (the baseline,
+   the cache before short passes) and, over short passes, PyTorch fp32 and bf16 (autocast) and
+   CTranslate2 int8 and float32, with the ratio against the baseline: the median over clips of
+   the wall time and of the process's CPU time (all threads), the backends taking turns clip by
    clip, so that other work on a shared machine hits all of them alike;
-2. **fidelity** - how far each backend's outputs are from torch fp32's: relative RMS error
+2. **fidelity** - how far each short-pass backend's outputs are from torch fp32's short pass: relative RMS error
    ``||a - b|| / ||b||``, largest absolute difference, mean cosine similarity per position;
 3. with ``--train``, **what the decoder learns** - the same ``decoder_cached`` run (same data,
    seed, epochs) on each backend's cache (``--backends``): dev loss and dev WER. The
@@ -68,7 +71,8 @@ def speed_and_fidelity(args: argparse.Namespace) -> None:
     from atc_whisper.models.export import export_ct2
     from atc_whisper.models.load import load_hf
     from atc_whisper.models.resolve import resolve_model
-    from atc_whisper.train.dataset import CT2Encoder, EncoderCache, TorchEncoder, items_from_samples
+    from atc_whisper.train.dataset import items_from_samples
+    from atc_whisper.train.encoder_states import CT2Encoder, EncoderCache, TorchEncoder
     from atc_whisper.workspace import Workspace
 
     torch.set_num_threads(args.threads)
@@ -79,22 +83,28 @@ def speed_and_fidelity(args: argparse.Namespace) -> None:
         items = items_from_samples(catalogue.samples("train", limit=args.clips))
     print(f"{len(items)} clips (mean {np.mean([i.duration_s for i in items]):.1f} s), {args.model}, "
           f"{args.threads} threads, {os.cpu_count()} CPUs visible (shared machine: wall times are indicative)")
-    encoders: dict[str, Any] = {}
+    from atc_whisper.config import DecodeSettings
+    from atc_whisper.train.encoder_states import load_states
+    from atc_whisper.transcribe.window import ShortWindow
+
+    short, whole = ShortWindow.of(DecodeSettings()), ShortWindow(30.0, 30.0)
+    encoders: dict[str, Any] = {"torch-fp32 whole": (TorchEncoder(model, "fp32"), whole)}
     for backend in BACKENDS:
         engine, precision = backend.split("-")
         if engine == "torch":
-            encoders[backend] = TorchEncoder(model, precision)
+            encoders[f"{backend} short"] = (TorchEncoder(model, precision), short)
         else:
             ct2_dir = export_ct2(resolved.hf_dir, ws, quantization="int8" if precision == "int8" else "default")
-            encoders[backend] = CT2Encoder(ct2_dir, "int8" if precision == "int8" else "float32", threads=args.threads)
+            encoders[f"{backend} short"] = (CT2Encoder(ct2_dir, "int8" if precision == "int8" else "float32",
+                                                       threads=args.threads), short)
     labels = list(encoders)
     walls: dict[str, list[float]] = {label: [] for label in labels}
     cpus: dict[str, list[float]] = {label: [] for label in labels}
     outputs: dict[str, list[np.ndarray]] = {label: [] for label in labels}
     with tempfile.TemporaryDirectory() as tmp:
-        caches = {label: EncoderCache(Path(tmp) / label, model, processor.feature_extractor,
-                                      encoder=encoder) for label, encoder in encoders.items()}
-        for encoder in encoders.values():
+        caches = {label: EncoderCache(Path(tmp) / label.replace(" ", "-"), model, processor.feature_extractor, window,
+                                      encoder=encoder) for label, (encoder, window) in encoders.items()}
+        for encoder, _ in encoders.values():
             encoder(np.zeros((1, model.config.num_mel_bins, 3000), dtype=np.float32))  # warm-up
         # Round robin, one clip at a time, rotating the order: on a shared machine a burst of
         # someone else's work then hits every backend alike; medians ignore the bursts.
@@ -104,23 +114,31 @@ def speed_and_fidelity(args: argparse.Namespace) -> None:
                 (path,) = caches[label].ensure([item])
                 walls[label].append(time.perf_counter() - start)
                 cpus[label].append(time.process_time() - cpu)
-                outputs[label].append(np.load(path).astype(np.float32))
+                outputs[label].append(load_states(path)[0])
     rows = [(label, float(np.median(walls[label])), float(np.median(cpus[label]))) for label in labels]
     base_label, base_s, base_cpu = rows[0]
-    base = outputs[base_label]
+    reference = outputs["torch-fp32 short"]
     print(f"\n{'backend':20} {'s/clip':>7} {'speed-up':>9} {'CPU s/clip':>11} {'CPU ratio':>10} {'rel. RMS err':>13} "
           f"{'max |diff|':>11} {'cosine':>8}")
     for label, seconds, cpu_seconds in rows:
         got = outputs[label]
-        rel = float(np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(got, base, strict=True))
-                            / sum(np.sum(b**2) for b in base)))
-        worst = max(float(np.max(np.abs(a - b))) for a, b in zip(got, base, strict=True))
-        cos = float(np.mean([np.mean(np.sum(a * b, -1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)))
-                             for a, b in zip(got, base, strict=True)]))
+        fidelity = "" if label == base_label else _fidelity(got, reference)
         print(f"{label:20} {seconds:7.3f} {base_s / seconds:8.2f}x {cpu_seconds:11.3f} {base_cpu / cpu_seconds:9.2f}x "
-              f"{rel:13.4f} {worst:11.3f} {cos:8.5f}")
-    print(f"(median per clip, backends interleaved clip by clip; baseline: {base_label}; outputs stored as float16 "
-          "in every case)")
+              f"{fidelity}")
+    print(f"(median per clip, backends interleaved clip by clip; baseline: {base_label}; fidelity against torch-fp32 "
+          "short; outputs stored as float16 in every case)")
+
+
+def _fidelity(got: list[Any], base: list[Any]) -> str:
+    """Relative RMS error, largest absolute difference and mean cosine per position, as table cells."""
+    import numpy as np
+
+    rel = float(np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(got, base, strict=True))
+                        / sum(np.sum(b**2) for b in base)))
+    worst = max(float(np.max(np.abs(a - b))) for a, b in zip(got, base, strict=True))
+    cos = float(np.mean([np.mean(np.sum(a * b, -1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)))
+                         for a, b in zip(got, base, strict=True)]))
+    return f"{rel:13.4f} {worst:11.3f} {cos:8.5f}"
 
 
 def train_both(args: argparse.Namespace) -> None:

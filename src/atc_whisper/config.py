@@ -145,6 +145,11 @@ class DataSettings:
         0.1, "Share of synthetic utterances that are everyday (non-ATC) English sentences, training split only: "
         "rehearsal that keeps the tuned model from forgetting ordinary speech.", ge=0.0, le=0.5,
     )
+    static_fraction: float = setting(
+        0.03, "Static clips (a receiver's noise with no transmission: hiss, hum, crackle, squelch tails) added per "
+        "utterance, training split only, taught as no speech: what a voice detector lets through now and then. A "
+        "model tuned on speech alone says 'roger' over every one.", ge=0.0, le=0.5,
+    )
     dev_fraction: float = setting(0.1, "Share of utterance groups assigned to the dev split.", ge=0.0, le=0.5)
     test_fraction: float = setting(0.15, "Share of utterance groups assigned to the test split.", ge=0.0, le=0.5)
     test_voices: list[str] = setting(
@@ -268,6 +273,11 @@ class TrainSettings:
         "tuned model's next-token distribution there is pulled towards the pretrained model's (learning "
         "without forgetting), which keeps ordinary speech recognised better than the reference words alone; "
         "0 turns it off. Costs one pass of the pretrained decoder over those clips.", ge=0.0, le=100.0,
+    )
+    encoder_layers: int = setting(
+        0, "mode decoder_cached: top encoder layers that learn too, on the cached states of the layers below (the "
+        "lower layers still run once per clip). 0 trains the decoder only; the encoder then hears noise, clipping "
+        "and accents exactly as the pretrained model does.", ge=0, le=64,
     )
     gradient_checkpointing: bool = setting(False, "Recompute activations to save memory (slower).")
     group_by_length: bool = setting(True, "Batch clips of similar length together.")

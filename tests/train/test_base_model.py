@@ -41,7 +41,7 @@ def test_base_trains_saves_and_transcribes_english(tmp_path, synth_clip, whisper
 
     from atc_whisper.models.export import export_ct2
     from atc_whisper.train import train_model
-    from atc_whisper.train.dataset import encoder_fingerprint
+    from atc_whisper.train.encoder_states import encoder_fingerprint, load_states
     from atc_whisper.transcribe.engines import CT2Engine, HFEngine
     from atc_whisper.transcribe.hf_engine import decoder_prefix
 
@@ -62,8 +62,9 @@ def test_base_trains_saves_and_transcribes_english(tmp_path, synth_clip, whisper
 
     base = WhisperForConditionalGeneration.from_pretrained(whisper_base.hf_dir)
     # under base's fingerprint, in the folder of whichever train.encoder_cache_backend "auto" chose
-    cached = list((ws.cache_dir / "encoder").glob(f"{encoder_fingerprint(base)}*/*/*.npy"))
-    assert len(cached) == 6 and np.load(cached[0]).shape == (1500, 512)  # base: d_model 512
+    cached = list((ws.cache_dir / "encoder").glob(f"{encoder_fingerprint(base)}*/*/*.npz"))
+    states = load_states(cached[0])[0]
+    assert len(cached) == 6 and states.shape[1] == 512 and states.shape[0] < 1500  # base: d_model 512, short passes
 
     tuned = WhisperForConditionalGeneration.from_pretrained(ws.model_dir)
     gen = tuned.generation_config

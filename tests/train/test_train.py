@@ -15,19 +15,20 @@ import numpy as np
 import pytest
 import torch
 
+from atc_whisper.config import DecodeSettings
 from atc_whisper.data.catalogue import Catalogue
 from atc_whisper.train.callbacks import part_grad_norms, part_of, predictions_markdown
 from atc_whisper.train.dataset import (
     IGNORE_INDEX,
     CachedEncoderDataset,
-    EncoderCache,
     LabelEncoder,
     LengthGroupedSampler,
     SpeechDataset,
     TrainItem,
     WhisperCollator,
-    encoder_fingerprint,
 )
+from atc_whisper.train.encoder_states import EncoderCache, EncoderTop, encoder_fingerprint, load_states
+from atc_whisper.transcribe.window import ShortWindow
 from conftest import run_cli
 from train_helpers import PHRASES, make_catalogue
 
@@ -112,25 +113,28 @@ def test_distillation_loss_measures_drift_from_the_teacher_on_rehearsal_rows_onl
     assert single == pytest.approx(moved.item(), rel=1e-3)
 
 
-def test_encoder_cache_matches_the_encoder_and_feeds_the_decoder(model_and_processor, items, tmp_path) -> None:
+WHOLE = ShortWindow(30.0, 30.0)  # the whole 30 s window, as on a GPU
+
+
+def test_whole_window_cache_matches_the_encoder_and_feeds_the_decoder(model_and_processor, items, tmp_path) -> None:
     model, processor = model_and_processor
-    cache = EncoderCache(tmp_path, model, processor.feature_extractor, batch_size=2)
+    cache = EncoderCache(tmp_path, model, processor.feature_extractor, WHOLE, batch_size=2)
     files = cache.ensure(items)
     assert all(f.is_file() for f in files) and len({f.parent.parent for f in files}) == 1
-    stamps = [f.stat().st_mtime_ns for f in files]
-    assert cache.ensure(items) == files and [f.stat().st_mtime_ns for f in files] == stamps  # computed once
     features = SpeechDataset(items[:1], processor.feature_extractor, LabelEncoder(processor.tokenizer, model.generation_config))
     with torch.inference_mode():
         direct = model.model.encoder(features[0]["input_features"][None]).last_hidden_state[0].numpy()
-    cached = np.load(files[0]).astype(np.float32)
+    cached, _ = load_states(files[0])
     assert cached.shape == direct.shape == (1500, 384)
     assert np.abs(cached - direct).max() < 0.02 * np.abs(direct).max()  # float16 storage
     # the decoder's loss on cached outputs equals the full model's loss on the audio
     labels = LabelEncoder(processor.tokenizer, model.generation_config)
     batch_cached = WhisperCollator()([CachedEncoderDataset(items[:1], files[:1], labels)[0]])
     batch_full = WhisperCollator()([SpeechDataset(items[:1], processor.feature_extractor, labels)[0]])
+    top = EncoderTop(model.get_encoder(), cache.split, WHOLE)
     with torch.inference_mode():
-        loss_cached = model(**batch_cached).loss.item()
+        hidden = top(batch_cached.pop("encoder_states"), batch_cached.pop("levels").tolist())
+        loss_cached = model(encoder_outputs=(hidden,), **batch_cached).loss.item()
         loss_full = model(**batch_full).loss.item()
     assert loss_cached == pytest.approx(loss_full, rel=0.02)
 
@@ -139,44 +143,48 @@ def test_encoder_cache_matches_the_encoder_and_feeds_the_decoder(model_and_proce
 def test_ct2_encoder_cache_is_close_to_the_torch_one(model_and_processor, items, tmp_path, tiny_en, session_workspace,
                                                      compute_type, tolerance) -> None:
     from atc_whisper.models.export import export_ct2
-    from atc_whisper.train.dataset import CT2Encoder
+    from atc_whisper.train.encoder_states import CT2Encoder
 
     model, processor = model_and_processor
+    window = ShortWindow.of(DecodeSettings())
     ct2_dir = export_ct2(tiny_en.hf_dir, session_workspace, quantization="int8" if compute_type == "int8" else "default")
-    fast = EncoderCache(tmp_path, model, processor.feature_extractor,
+    fast = EncoderCache(tmp_path, model, processor.feature_extractor, window,
                         encoder=CT2Encoder(ct2_dir, compute_type, threads=2))
-    torch_cache = EncoderCache(tmp_path, model, processor.feature_extractor)
-    assert fast.folder.name == f"{torch_cache.folder.name}-ct2-{compute_type}"  # its own cache
-    a = [np.load(f).astype(np.float32) for f in fast.ensure(items)]
-    b = [np.load(f).astype(np.float32) for f in torch_cache.ensure(items)]
-    for x, y in zip(a, b, strict=True):
-        assert x.shape == y.shape == (1500, 384)
-        assert np.linalg.norm(x - y) / np.linalg.norm(y) < tolerance
+    torch_cache = EncoderCache(tmp_path, model, processor.feature_extractor, window)
+    assert fast.folder.name == f"{encoder_fingerprint(model)}-pad2-ct2-{compute_type}"  # its own cache
+    a = [load_states(f) for f in fast.ensure(items)]
+    b = [load_states(f) for f in torch_cache.ensure(items)]
+    for (x, level_x), (y, level_y) in zip(a, b, strict=True):
+        assert x.shape == y.shape and x.shape[0] < 1500  # the short pass
+        assert np.linalg.norm(x - y) / np.linalg.norm(y) < tolerance and level_x == level_y
     # What the decoder sees from either cache gives nearly the same loss.
     labels = LabelEncoder(processor.tokenizer, model.generation_config)
+    top = EncoderTop(model.get_encoder(), torch_cache.split, window)
     losses = []
     for cache in (fast, torch_cache):
         batch = WhisperCollator()([CachedEncoderDataset(items[:1], [cache.path_for(items[0])], labels)[0]])
         with torch.inference_mode():
-            losses.append(model(**batch).loss.item())
+            hidden = top(batch.pop("encoder_states"), batch.pop("levels").tolist())
+            losses.append(model(encoder_outputs=(hidden,), **batch).loss.item())
     assert losses[0] == pytest.approx(losses[1], rel=5 * tolerance)
 
 
 def test_bf16_encoder_cache_is_within_a_percent_or_two(model_and_processor, items, tmp_path) -> None:
-    from atc_whisper.train.dataset import TorchEncoder
+    from atc_whisper.train.encoder_states import TorchEncoder
 
     model, processor = model_and_processor
-    exact = EncoderCache(tmp_path, model, processor.feature_extractor)
-    fast = EncoderCache(tmp_path, model, processor.feature_extractor, encoder=TorchEncoder(model, "bf16"))
-    assert fast.folder.name == f"{exact.folder.name}-torch-bf16" and exact.folder.name == encoder_fingerprint(model)
+    window = ShortWindow.of(DecodeSettings())
+    exact = EncoderCache(tmp_path, model, processor.feature_extractor, window)
+    fast = EncoderCache(tmp_path, model, processor.feature_extractor, window, encoder=TorchEncoder(model, "bf16"))
+    assert fast.folder.name == exact.folder.name.replace("-torch-fp32", "-torch-bf16")
     for a, b in zip(fast.ensure(items), exact.ensure(items), strict=True):
-        x, y = np.load(a).astype(np.float32), np.load(b).astype(np.float32)
+        x, y = load_states(a)[0], load_states(b)[0]
         assert 1e-4 < np.linalg.norm(x - y) / np.linalg.norm(y) < 0.03  # bfloat16 products: close, not equal
 
 
 def test_torch_encoder_refuses_other_precisions(model_and_processor) -> None:
     from atc_whisper.errors import ConfigError
-    from atc_whisper.train.dataset import TorchEncoder
+    from atc_whisper.train.encoder_states import TorchEncoder
 
     with pytest.raises(ConfigError, match=r"fp32 or bf16, not 'int8'; set train\.encoder_cache_backend"):
         TorchEncoder(model_and_processor[0], "int8")
@@ -184,7 +192,7 @@ def test_torch_encoder_refuses_other_precisions(model_and_processor) -> None:
 
 def test_auto_cache_backend_follows_the_cpu(model_and_processor, tmp_path) -> None:
     from atc_whisper.config import Settings
-    from atc_whisper.train.dataset import TorchEncoder, cpu_has_native_bf16
+    from atc_whisper.train.encoder_states import TorchEncoder, cpu_has_native_bf16
     from atc_whisper.train.setup import Plan
     from atc_whisper.train.trainer import _cache_encoder
     from atc_whisper.workspace import Workspace
@@ -353,7 +361,7 @@ def test_other_modes_save_a_plain_whisper_model(mode, tmp_path, synth_clip, tiny
                if not torch.equal(p, dict(base.named_parameters())[n])}
     # lora only touches the decoder; full fine-tuning also moves the encoder
     assert "decoder" in changed and (("encoder" in changed) == (mode == "full"))
-    assert not any(ws.cache_dir.glob("encoder/*/*/*.npy")) == (mode == "full")  # only cached modes cache
+    assert not any(ws.cache_dir.glob("encoder/*/*/*.npz")) == (mode == "full")  # only cached modes cache
 
 
 @pytest.mark.slow
@@ -428,3 +436,58 @@ def test_dev_evaluation_switch_controls_evaluation_and_best_model(tmp_path) -> N
     assert on.eval_strategy.value == "epoch" and on.load_best_model_at_end and on.metric_for_best_model == "wer"
     off = training_arguments(Settings().replace(train={"dev_evaluation": False}), plan, progress=False, run_name="off")
     assert off.eval_strategy.value == "no" and not off.load_best_model_at_end
+
+
+@pytest.mark.slow
+def test_top_encoder_layers_learn_and_static_becomes_no_speech(tmp_path, synth_clip, tiny_en) -> None:
+    """train.encoder_layers = 2 moves only the top two encoder layers (and the decoder); static clips
+    (data.static_fraction) teach the no-speech token, which the engines then report over static."""
+    from transformers import WhisperForConditionalGeneration
+
+    from atc_whisper.audio.channel import RadioChannel
+    from atc_whisper.audio.io import load_audio, write_wav
+    from atc_whisper.config import Settings
+    from atc_whisper.data.catalogue import Sample
+    from atc_whisper.data.static import STATIC_PHASE
+    from atc_whisper.fsutil import sha256_file
+    from atc_whisper.models.load import load_hf
+    from atc_whisper.train import train_model
+    from atc_whisper.transcribe.engines import HFEngine
+
+    ws = make_catalogue(tmp_path / "ws", synth_clip, n_train=4, n_dev=1)
+    channel = RadioChannel(Settings().channel)
+    statics = []
+    for k in range(6):
+        audio, params = channel.static(2.0, np.random.default_rng(k))
+        path = write_wav(ws.augmented_dir / f"static{k}.wav", audio)
+        statics.append(Sample(uid=f"s{k}", audio_path=path, sha256=sha256_file(path), duration_s=2.0, text_raw="",
+                              text_norm="", split="train" if k < 4 else "test", source="synthetic", augmented=True,
+                              phase=STATIC_PHASE, group_id=f"s{k}", params={"channel": params}))
+    with Catalogue(ws.db_path, root=ws.root) as catalogue:
+        catalogue.add_samples(statics)
+    settings = Settings().replace(
+        model={"name": str(tiny_en.hf_dir), "threads": 2},
+        train={"encoder_layers": 2, "max_steps": 12, "batch_size": 4, "learning_rate": 3e-4, "report_to": ["none"],
+               "logging_steps": 1, "dev_evaluation": False},
+        decode={"temperatures": [0.0]},
+    )
+    result = train_model(ws, settings, progress=False)
+    assert result.mode == "decoder_cached" and result.steps == 12
+    tuned = WhisperForConditionalGeneration.from_pretrained(ws.model_dir)
+    base = WhisperForConditionalGeneration.from_pretrained(tiny_en.hf_dir)
+    moved = {name for name, p in tuned.model.encoder.named_parameters()
+             if not torch.equal(p, dict(base.model.encoder.named_parameters())[name])}
+    assert moved and all(name.startswith(("layers.2.", "layers.3.", "layer_norm.")) for name in moved), moved
+    assert any(name.startswith("layers.2.") for name in moved) and any(name.startswith("layers.3.") for name in moved)
+
+    # Static it never trained on (the held-out two) now reads as no speech; speech still does not.
+    held_out = [load_audio(s.audio_path) for s in statics[4:]]
+    speech = [load_audio(synth_clip(PHRASES[0]))]
+    tuned_model, processor = load_hf(ws.model_dir)
+    base_model, _ = load_hf(tiny_en.hf_dir)
+    after = HFEngine(tuned_model, processor, settings.decode).transcribe_batch(held_out + speech)
+    before = HFEngine(base_model, processor, settings.decode).transcribe_batch(held_out + speech)
+    for old, new in zip(before[:2], after[:2], strict=True):
+        assert new.no_speech_prob > max(0.6, old.no_speech_prob), (old.no_speech_prob, new.no_speech_prob)
+        assert new.text == ""
+    assert after[2].no_speech_prob < 0.3 and "climb" in after[2].text.lower()

@@ -5,11 +5,11 @@ Two kinds of items feed the trainer:
 * :class:`SpeechDataset` returns log-mel ``input_features`` (always the full 30 s window,
   exactly as at inference) and ``labels``; used when the encoder runs every step
   (modes ``full`` and ``frozen_encoder``).
-* :class:`CachedEncoderDataset` returns the frozen encoder's output for the clip, computed
-  once by :class:`EncoderCache` and stored on disk (float16), and ``labels``; used when only
-  the decoder learns (modes ``decoder_cached`` and ``lora``). On a CPU this is what makes
-  training practical: the encoder pass over a padded 30 s window is most of a step's cost,
-  and a frozen encoder gives the same output every epoch.
+* :class:`CachedEncoderDataset` returns the clip's cached encoder states (its short pass up to
+  the first trained layer, computed once by :class:`~atc_whisper.train.encoder_states.EncoderCache`)
+  and ``labels``; used when the encoder is frozen below the layers that learn (modes
+  ``decoder_cached`` and ``lora``). On a CPU this is what makes training practical: the encoder
+  pass is most of a step's cost, and a frozen encoder gives the same output every epoch.
 
 Labels follow what the model expects at inference: the model prepends the decoder start
 token itself, so labels hold the rest of the prompt (``<|notimestamps|>`` for English-only
@@ -20,7 +20,6 @@ end-of-text.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,8 +32,8 @@ from torch.utils.data import Dataset, Sampler
 
 from ..audio.io import SAMPLE_RATE, load_audio
 from ..data.prepare import EVERYDAY_PHASE
+from ..data.static import STATIC_PHASE
 from ..errors import ConfigError, ModelError
-from ..fsutil import atomic_path, sha256_file
 from ..log import get_logger
 
 log = get_logger(__name__)
@@ -56,6 +55,8 @@ class TrainItem:
             ``train.distill_weight`` applies to these.
         source: The catalogue source ("synthetic", "atco2", "generic:myradio"), for
             ``train.source_weights``.
+        no_speech: A static clip (no transmission, ``data.static_fraction``): taught as the
+            no-speech token, then an empty transcript.
     """
 
     uid: str
@@ -65,6 +66,7 @@ class TrainItem:
     sha256: str = ""
     rehearsal: bool = False
     source: str = "synthetic"
+    no_speech: bool = False
 
 
 def items_from_samples(samples: Sequence[Any]) -> list[TrainItem]:
@@ -78,6 +80,7 @@ def items_from_samples(samples: Sequence[Any]) -> list[TrainItem]:
             sha256=str(getattr(s, "sha256", "") or ""),
             rehearsal=getattr(s, "phase", None) == EVERYDAY_PHASE,
             source=str(getattr(s, "source", None) or "synthetic"),
+            no_speech=getattr(s, "phase", None) == STATIC_PHASE,
         )
         for s in samples
     ]
@@ -112,8 +115,9 @@ class LabelEncoder:
         return [lang, task, no_ts]
 
     def __call__(self, text: str) -> list[int]:
-        """Label ids for one reference (truncated to the decoder's length, end-of-text kept)."""
-        body = self.tokenizer.encode(" " + text.strip(), add_special_tokens=False)
+        """Label ids for one reference (truncated to the decoder's length, end-of-text kept); an
+        empty reference is the prompt and end-of-text alone."""
+        body = self.tokenizer.encode(" " + text.strip(), add_special_tokens=False) if text.strip() else []
         ids = [*self.prefix, *body][: self.max_length - 1]
         return [*ids, self.eos_id]
 
@@ -130,8 +134,8 @@ class _LabelledClips(Dataset[dict[str, Any]]):
     def lengths(self) -> list[float]:
         """Reference lengths in characters, for length-grouped batching.
 
-        The encoder input is always the 30 s window, so only the label length varies the
-        cost of a batch; the text's length predicts it better than the clip's duration.
+        The label length drives the decoder's cost, and the text's length predicts it better than
+        the clip's duration (which, with short encoder passes, also follows the text).
         """
         return [float(len(item.text)) for item in self.items]
 
@@ -149,11 +153,11 @@ class SpeechDataset(_LabelledClips):
         audio = load_audio(item.audio_path)
         features = self.feature_extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="np").input_features[0]
         return {"input_features": torch.from_numpy(np.asarray(features, dtype=np.float32)), "labels": self.labels(item.text),
-                "rehearsal": item.rehearsal}
+                "rehearsal": item.rehearsal, "no_speech": item.no_speech}
 
 
 class CachedEncoderDataset(_LabelledClips):
-    """Clips as cached encoder outputs plus labels (only the decoder runs at each step)."""
+    """Clips as cached encoder states plus labels (the frozen part of the encoder does not run)."""
 
     def __init__(self, items: Sequence[TrainItem], cache_files: Sequence[Path], labels: LabelEncoder) -> None:
         if len(items) != len(cache_files):  # a programming error: the encoder cache returns one file per item
@@ -163,23 +167,54 @@ class CachedEncoderDataset(_LabelledClips):
         self.labels = labels
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        hidden = np.load(self.cache_files[index])
+        from .encoder_states import load_states
+
+        states, level = load_states(self.cache_files[index])
         item = self.items[index]
-        return {"encoder_hidden": torch.from_numpy(hidden.astype(np.float32)), "labels": self.labels(item.text),
-                "rehearsal": item.rehearsal}
+        return {"encoder_states": torch.from_numpy(states), "level": level, "labels": self.labels(item.text),
+                "rehearsal": item.rehearsal, "no_speech": item.no_speech}
+
+
+@dataclass
+class NoSpeechTarget:
+    """How a static clip is taught: the no-speech token where Whisper reads its no-speech
+    probability (the prediction right after <|startoftranscript|>), while the decoder is still fed
+    the inference prompt, which then ends at once (an empty transcript).
+
+    Attributes:
+        token_id: The no-speech token (<|nospeech|>, <|nocaptions|> in older vocabularies).
+        decoder_start_id: <|startoftranscript|>.
+        pad_id: The id that stands for label padding in decoder inputs.
+    """
+
+    token_id: int
+    decoder_start_id: int
+    pad_id: int
+
+    @classmethod
+    def of(cls, model: Any) -> NoSpeechTarget:
+        """The target of a Whisper model (the no-speech token precedes <|notimestamps|>, as the
+        engines read it)."""
+        generation = model.generation_config
+        return cls(int(generation.no_timestamps_token_id) - 1, int(model.config.decoder_start_token_id),
+                   int(model.config.pad_token_id))
 
 
 @dataclass
 class WhisperCollator:
-    """Stack features (or cached encoder outputs) and pad labels with -100.
+    """Stack features (or list cached encoder states) and pad labels with -100.
 
     The decoder start token is not added: the model shifts the labels right and prepends it.
-    Cached encoder outputs are passed as ``encoder_outputs=(hidden,)``, which the Whisper
-    forward accepts in place of running its encoder.
+    Cached states stay a list (``encoder_states``, clips differ in length) with their padding
+    ``levels``; the trainer finishes them into ``encoder_outputs=(hidden,)``
+    (:class:`~atc_whisper.train.encoder_states.EncoderTop`), which the Whisper forward accepts in
+    place of running its encoder. A batch with static clips gets explicit ``decoder_input_ids``
+    (the shifted labels) and their first label becomes the no-speech token (``no_speech``).
     """
 
     pad_to_multiple_of: int = 8  # tensor shapes repeat more often, which helps the CPU kernels
     rehearsal_mask: bool = False  # also pass which rows are rehearsal clips (for the distillation loss)
+    no_speech: NoSpeechTarget | None = None
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         longest = max(len(f["labels"]) for f in features)
@@ -188,8 +223,16 @@ class WhisperCollator:
         for row, f in enumerate(features):
             labels[row, : len(f["labels"])] = torch.as_tensor(f["labels"], dtype=torch.long)
         batch: dict[str, Any] = {"labels": labels}
-        if "encoder_hidden" in features[0]:
-            batch["encoder_outputs"] = (torch.stack([f["encoder_hidden"] for f in features]),)
+        silent = [row for row, f in enumerate(features) if f.get("no_speech")]
+        if silent and self.no_speech is not None:
+            from transformers.models.whisper.modeling_whisper import shift_tokens_right
+
+            target = self.no_speech
+            batch["decoder_input_ids"] = shift_tokens_right(labels, target.pad_id, target.decoder_start_id)
+            labels[silent, 0] = target.token_id
+        if "encoder_states" in features[0]:
+            batch["encoder_states"] = [f["encoder_states"] for f in features]
+            batch["levels"] = torch.tensor([float(f["level"]) for f in features])
         else:
             batch["input_features"] = torch.stack([f["input_features"] for f in features])
         if self.rehearsal_mask:
@@ -360,160 +403,3 @@ def source_mix(items: Sequence[TrainItem], weights: Mapping[str, float]) -> tupl
         else:
             groups[key].append(index)
     return groups, list(unmatched)
-
-
-def encoder_fingerprint(model: Any) -> str:
-    """A short hash of the encoder's weights and input size: the cache's model key.
-
-    Content-based, so a cache never serves outputs of a different (e.g. fully fine-tuned)
-    encoder that happens to live at the same path.
-    """
-    digest = hashlib.sha256()
-    config = model.config
-    digest.update(f"{config.d_model}:{config.encoder_layers}:{config.num_mel_bins}:{config.max_source_positions}".encode())
-    encoder = model.get_encoder()
-    for name, tensor in sorted(encoder.state_dict().items()):
-        digest.update(name.encode())
-        flat = tensor.detach().reshape(-1)
-        if flat.numel() > 1_000_000:  # large tensors: a strided sample is plenty to tell encoders apart
-            flat = flat[:: max(1, flat.numel() // 65_536)]
-        digest.update(flat.to(torch.float32).cpu().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AMX or AVX-512 BF16), where PyTorch's bf16
-    matrix products are several times faster than fp32 ones; elsewhere bf16 is emulated and slower."""
-    cpu = getattr(torch, "cpu", None)
-    checks = [getattr(cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
-    try:
-        return any(bool(check()) for check in checks if callable(check))
-    except Exception:  # a private PyTorch helper that changed: assume no
-        return False
-
-
-class TorchEncoder:
-    """Encoder outputs from the PyTorch model being trained (its own encoder, its own device).
-
-    Args:
-        model: The Hugging Face Whisper model.
-        precision: "fp32", or "bf16" (autocast: matrix products in bfloat16, about 3x faster on
-            CPUs with AMX, outputs within about 1 % of fp32's).
-    """
-
-    name = "torch"
-
-    def __init__(self, model: Any, precision: str = "fp32") -> None:
-        if precision not in ("fp32", "bf16"):
-            raise ConfigError(f"the PyTorch encoder runs in fp32 or bf16, not {precision!r}; set "
-                              "train.encoder_cache_backend to torch-fp32, torch-bf16 or a ct2 backend.")
-        self.encoder = model.get_encoder()
-        self.precision = precision
-        # fp32's cache folder is the bare fingerprint (as before backends existed).
-        self.key = "" if precision == "fp32" else f"torch-{precision}"
-
-    def __call__(self, features: np.ndarray) -> np.ndarray:
-        """``[batch, mels, frames]`` log-mel features -> ``[batch, positions, d_model]`` float16 outputs."""
-        parameter = next(self.encoder.parameters())
-        inputs = torch.from_numpy(features).to(parameter.device, dtype=parameter.dtype)
-        with torch.inference_mode(), torch.autocast(parameter.device.type, dtype=torch.bfloat16,
-                                                    enabled=self.precision == "bf16"):
-            hidden = self.encoder(inputs).last_hidden_state
-        return hidden.to(torch.float16).cpu().numpy()
-
-
-class CT2Encoder:
-    """Encoder outputs from a CTranslate2 copy of the same model.
-
-    Args:
-        ct2_dir: The CTranslate2 export of the model's weights.
-        compute_type: CTranslate2 compute type ("int8", "float32", ...); part of the cache key,
-            since int8 outputs differ from fp32 ones (about 4 % relative RMS for tiny.en).
-        device: "cpu" or "cuda".
-        threads: CTranslate2 intra-op threads (0: its default).
-    """
-
-    name = "ct2"
-
-    def __init__(self, ct2_dir: Path, compute_type: str = "int8", *, device: str = "cpu", threads: int = 0) -> None:
-        import ctranslate2
-
-        self.compute_type = compute_type
-        self.key = f"ct2-{compute_type}"
-        self.model = ctranslate2.models.Whisper(str(ct2_dir), device=device, compute_type=compute_type,
-                                                intra_threads=threads, inter_threads=1)
-
-    def __call__(self, features: np.ndarray) -> np.ndarray:
-        import ctranslate2
-
-        output = self.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(features, dtype=np.float32)),
-                                   to_cpu=True)
-        return np.asarray(output, dtype=np.float32).astype(np.float16)
-
-
-class EncoderCache:
-    """Encoder outputs of clips, computed once and kept on disk as float16 ``.npy`` files.
-
-    Layout: ``<root>/<encoder fingerprint>[-<backend key>]/<sha256[:2]>/<sha256>.npy`` (the
-    PyTorch backend's key is empty; CTranslate2's is ``ct2-<compute type>``). Each file is
-    written atomically, so an interrupted caching pass resumes where it stopped and readers
-    never see half a file. The window is the standard padded 30 s one, so the decoder learns
-    on exactly the encoder states it will see at inference.
-
-    Args:
-        root: The cache root (``data/cache/encoder``).
-        model: The Hugging Face Whisper model; its encoder weights are the cache key.
-        feature_extractor: Turns audio into log-mel features.
-        batch_size: Clips per encoder call.
-        encoder: Who computes the outputs: a :class:`TorchEncoder` (default) or :class:`CT2Encoder`
-            built from the same weights.
-    """
-
-    def __init__(self, root: Path, model: Any, feature_extractor: Any, *, batch_size: int = 1,
-                 encoder: TorchEncoder | CT2Encoder | None = None) -> None:
-        self.model = model
-        self.feature_extractor = feature_extractor
-        self.batch_size = batch_size
-        self.encoder = encoder or TorchEncoder(model)
-        key = encoder_fingerprint(model)
-        self.folder = Path(root) / (f"{key}-{self.encoder.key}" if self.encoder.key else key)
-
-    def path_for(self, item: TrainItem) -> Path:
-        """Cache file of ``item`` (its content hash is computed when the catalogue has none)."""
-        sha = item.sha256 or sha256_file(item.audio_path)
-        return self.folder / sha[:2] / f"{sha}.npy"
-
-    def ensure(self, items: Sequence[TrainItem], *, progress: bool = False, rank: int = 0, world_size: int = 1) -> list[Path]:
-        """Compute what is missing and return one cache file per item.
-
-        With several processes each computes its own share (``rank::world_size``); the caller
-        waits for all of them before reading.
-        """
-        paths = [self.path_for(item) for item in items]
-        todo = [(item, path) for k, (item, path) in enumerate(zip(items, paths, strict=True))
-                if k % world_size == rank and not path.exists()]
-        if not todo:
-            return paths
-        log.info("Caching encoder outputs of %d clips in %s with %s (once; later runs reuse them).", len(todo),
-                 self.folder, self.encoder.name)
-        bar = None
-        if progress and rank == 0:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(todo), desc="Encoding clips", unit="clip")
-        try:
-            for start in range(0, len(todo), self.batch_size):
-                chunk = todo[start : start + self.batch_size]
-                audios = [load_audio(item.audio_path) for item, _ in chunk]
-                features = self.feature_extractor(audios, sampling_rate=SAMPLE_RATE, return_tensors="np").input_features
-                hidden_np = self.encoder(np.asarray(features, dtype=np.float32))
-                for (_, path), array in zip(chunk, hidden_np, strict=True):
-                    with atomic_path(path, suffix=".npy") as tmp:
-                        with open(tmp, "wb") as handle:
-                            np.save(handle, array)
-                if bar is not None:
-                    bar.update(len(chunk))
-        finally:
-            if bar is not None:
-                bar.close()
-        return paths

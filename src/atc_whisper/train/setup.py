@@ -42,6 +42,8 @@ class Plan:
         output_dir: Where the final model goes; checkpoints and logs live inside it.
         resume_from: Checkpoint folder to continue from, or None.
         rank / world_size: This process's place in a data-parallel run.
+        encoder_layers: Top encoder layers that learn on cached states (``train.encoder_layers``
+            in mode ``decoder_cached``; 0 otherwise).
     """
 
     model_name: str
@@ -57,6 +59,7 @@ class Plan:
     rank: int = 0
     world_size: int = 1
     local_world_size: int = 1
+    encoder_layers: int = 0
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -162,6 +165,7 @@ def preflight(workspace: Workspace, settings: Settings, *, model: str | None = N
         device=device, precision=precision, train_samples=train, dev_samples=dev, output_dir=out,
         rank=rank, world_size=world, local_world_size=local_world,
     )
+    plan.encoder_layers = _encoder_layers(settings.train.encoder_layers, mode, plan.hf_dir, plan.notes)
     if resume:
         plan.resume_from = last_checkpoint(plan.checkpoints_dir)
         if plan.resume_from is None:
@@ -170,6 +174,33 @@ def preflight(workspace: Workspace, settings: Settings, *, model: str | None = N
         plan.notes.append("the dev split is empty: no dev WER, and the last (not the best) model is kept")
     plan.notes += mix_notes
     return plan
+
+
+def _encoder_layers(requested: int, mode: str, hf_dir: Path, notes: list[str]) -> int:
+    """``train.encoder_layers`` checked against the mode and the model's encoder.
+
+    Raises:
+        ConfigError: LoRA with encoder layers, or more layers than the encoder has.
+    """
+    if not requested:
+        return 0
+    if mode == "lora":
+        raise ConfigError(f"train.encoder_layers = {requested} tunes encoder layers, but mode lora adapts only the "
+                          "decoder; set train.encoder_layers = 0 or use --mode decoder_cached.")
+    if mode != "decoder_cached":
+        notes.append(f"train.encoder_layers = {requested} applies to mode decoder_cached only; mode {mode} "
+                     f"{'trains the whole encoder' if mode == 'full' else 'keeps the encoder frozen'}")
+        return 0
+    import json
+
+    try:
+        total = int(json.loads((hf_dir / "config.json").read_text(encoding="utf-8"))["encoder_layers"])
+    except (OSError, ValueError, KeyError):
+        return requested  # the model folder is checked when it loads
+    if requested > total:
+        raise ConfigError(f"train.encoder_layers = {requested}, but the model's encoder has {total} layers; "
+                          f"choose 0..{total}.")
+    return requested
 
 
 def check_source_weights(weights: dict[str, float], sources: list[str]) -> list[str]:

@@ -31,8 +31,9 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from ..audio.io import SAMPLE_RATE, load_audio
 from ..config import DecodeSettings, Settings, render_toml
-from ..errors import ModelError, TrainingError
+from ..errors import ConfigError, ModelError, TrainingError
 from ..log import get_logger
+from ..transcribe.window import ShortWindow
 from ..workspace import Workspace
 from .api import TrainResult
 from .blend import blend_saved
@@ -40,19 +41,17 @@ from .callbacks import MonitoringCallback, StopOnSignal
 from .dataset import (
     IGNORE_INDEX,
     CachedEncoderDataset,
-    CT2Encoder,
-    EncoderCache,
     LabelEncoder,
     LengthGroupedSampler,
+    NoSpeechTarget,
     SourceMixSampler,
     SpeechDataset,
-    TorchEncoder,
     TrainItem,
     WhisperCollator,
-    cpu_has_native_bf16,
     items_from_samples,
     source_mix,
 )
+from .encoder_states import CT2Encoder, EncoderCache, EncoderTop, TorchEncoder, cpu_has_native_bf16
 from .modelcard import render_model_card
 from .perf import peak_rss_mb
 from .setup import Plan, training_arguments
@@ -102,20 +101,24 @@ def _wer(refs: list[str], hyps: list[str], shown: int) -> tuple[float, list[floa
 
 
 def distillation_loss(teacher: Any, student_logits: torch.Tensor, inputs: dict[str, Any],
-                      rows: torch.Tensor) -> torch.Tensor:
+                      rows: torch.Tensor, teacher_audio: dict[str, Any] | None = None) -> torch.Tensor:
     """KL(teacher || student) of the next-token distributions on the ``rows`` of a batch.
 
     Averaged over the label positions of those rows (padding skipped). The teacher (the frozen
-    pretrained model) reads the same audio (its own encoder, or the cached encoder outputs,
-    which are the pretrained encoder's) and the same reference prefix as the student, so the
-    loss is zero where the student still predicts what the pretrained model did.
+    pretrained model) reads the same audio (its own encoder, the cached encoder outputs, or, when
+    the student tunes top encoder layers, the rows' cached states finished by the teacher's own:
+    ``teacher_audio``) and the same reference prefix as the student, so the loss is zero where the
+    student still predicts what the pretrained model did.
     """
     from transformers.models.whisper.modeling_whisper import shift_tokens_right
 
     index = rows.nonzero().squeeze(-1).to(student_logits.device)
     labels = inputs["labels"][index]
-    if "encoder_outputs" in inputs:
-        audio: dict[str, Any] = {"encoder_outputs": (inputs["encoder_outputs"][0][index],)}
+    audio: dict[str, Any]
+    if teacher_audio is not None:  # already the rows' own
+        audio = teacher_audio
+    elif "encoder_outputs" in inputs:
+        audio = {"encoder_outputs": (inputs["encoder_outputs"][0][index],)}
     else:
         audio = {"input_features": inputs["input_features"][index]}
     if next(teacher.parameters()).device != student_logits.device:
@@ -145,8 +148,11 @@ class AtcTrainer(Seq2SeqTrainer):
 
     def __init__(self, *args: Any, monitor: MonitoringCallback, dev_scorer: DevScorer | None,
                  group_by_length: bool, teacher: Any = None, distill_weight: float = 0.0,
-                 source_weights: dict[str, float] | None = None, **kwargs: Any) -> None:
+                 source_weights: dict[str, float] | None = None, encoder_top: EncoderTop | None = None,
+                 teacher_top: EncoderTop | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.encoder_top = encoder_top
+        self.teacher_top = teacher_top
         self.monitor = monitor
         self.dev_scorer = dev_scorer
         self.group_by_length = group_by_length
@@ -161,11 +167,21 @@ class AtcTrainer(Seq2SeqTrainer):
                      num_items_in_batch: Any = None) -> Any:
         """Cross-entropy, plus ``distill_weight`` x the distillation loss on the batch's rehearsal rows."""
         rehearsal = inputs.pop("rehearsal", None)
+        states, levels = inputs.pop("encoder_states", None), inputs.pop("levels", None)
+        if states is not None:  # cached states: the tuned top layers and the silence completion run here
+            assert self.encoder_top is not None
+            inputs["encoder_outputs"] = (self.encoder_top(states, levels.tolist()),)
         if self.teacher is None or rehearsal is None or not model.training or not bool(rehearsal.any()):
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                         num_items_in_batch=num_items_in_batch)
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
-        distill = distillation_loss(self.teacher, outputs.logits, inputs, rehearsal)
+        teacher_audio = None
+        if states is not None and self.teacher_top is not None and self.teacher_top.trains:
+            rows = rehearsal.nonzero().squeeze(-1).tolist()
+            with torch.no_grad():
+                teacher_audio = {"encoder_outputs": (self.teacher_top([states[i] for i in rows],
+                                                                      [float(levels[i]) for i in rows]),)}
+        distill = distillation_loss(self.teacher, outputs.logits, inputs, rehearsal, teacher_audio)
         self._distill_sum += float(distill.detach().float().item())
         self._distill_batches += 1
         loss = loss + self.distill_weight * distill
@@ -256,6 +272,12 @@ def _configure_model(model: Any, plan: Plan, settings: Settings) -> Any:
     model.model.encoder.embed_positions.requires_grad_(False)  # sinusoidal, never trained
     if plan.mode != "full":
         model.freeze_encoder()
+        top = plan.encoder_layers
+        if top:  # decoder_cached: the top layers learn on the cached states of the ones below
+            encoder = model.model.encoder
+            for layer in encoder.layers[len(encoder.layers) - top :]:
+                layer.requires_grad_(True)
+            encoder.layer_norm.requires_grad_(True)
     if settings.train.freeze_embeddings:  # also the output layer, which shares the weight
         model.model.decoder.embed_tokens.requires_grad_(False)
     if plan.mode == "lora":
@@ -271,18 +293,27 @@ def _configure_model(model: Any, plan: Plan, settings: Settings) -> Any:
     return model
 
 
+def train_window(plan: Plan, settings: Settings) -> ShortWindow:
+    """The encoder pass training caches: the CPU engines' short pass (``[decode]``), or the whole
+    window where the engines decode it (a GPU)."""
+    window = ShortWindow.of(settings.decode)
+    return window if plan.device == "cpu" else ShortWindow(30.0, 30.0)
+
+
 def _datasets(plan: Plan, model: Any, processor: Any, settings: Settings, workspace: Workspace,
-              progress: bool) -> tuple[Any, Any, list[TrainItem], float]:
-    """Train and dev datasets, the dev items, and the seconds spent computing encoder outputs (cached modes)."""
+              progress: bool) -> tuple[Any, Any, list[TrainItem], float, EncoderCache | None]:
+    """Train and dev datasets, the dev items, the seconds spent computing encoder states and the
+    encoder cache (cached modes)."""
     labels = LabelEncoder(processor.tokenizer, model.generation_config, model.config.max_target_positions)
     train_items = items_from_samples(plan.train_samples)
     dev_items = items_from_samples(plan.dev_samples)
     if not plan.uses_cache:
         fe = processor.feature_extractor
         return (SpeechDataset(train_items, fe, labels), (SpeechDataset(dev_items, fe, labels) if dev_items else None),
-                dev_items, 0.0)
-    cache = EncoderCache(workspace.cache_dir / "encoder", model, processor.feature_extractor,
-                         batch_size=settings.train.encoder_batch_size, encoder=_cache_encoder(plan, model, settings, workspace))
+                dev_items, 0.0, None)
+    cache = EncoderCache(workspace.cache_dir / "encoder", model, processor.feature_extractor, train_window(plan, settings),
+                         batch_size=settings.train.encoder_batch_size,
+                         encoder=_cache_encoder(plan, model, settings, workspace))
     if plan.device == "cuda":
         model.to("cuda")
     started = time.monotonic()
@@ -294,17 +325,23 @@ def _datasets(plan: Plan, model: Any, processor: Any, settings: Settings, worksp
     dev_files = [cache.path_for(i) for i in dev_items]
     train_ds = CachedEncoderDataset(train_items, train_files, labels)
     dev_ds = CachedEncoderDataset(dev_items, dev_files, labels) if dev_items else None
-    return train_ds, dev_ds, dev_items, cache_s
+    return train_ds, dev_ds, dev_items, cache_s, cache
 
 
 def _cache_encoder(plan: Plan, model: Any, settings: Settings, workspace: Workspace) -> TorchEncoder | CT2Encoder:
-    """The backend that fills the encoder cache (``train.encoder_cache_backend``)."""
+    """The backend that fills the encoder cache (``train.encoder_cache_backend``), running the
+    layers below the ones that learn."""
     backend = settings.train.encoder_cache_backend
     if backend == "auto":
         backend = "torch-bf16" if plan.device == "cpu" and cpu_has_native_bf16() else "torch-fp32"
     engine, precision = backend.split("-")
+    layers = len(model.model.encoder.layers) - plan.encoder_layers
     if engine == "torch":
-        return TorchEncoder(model, precision)
+        return TorchEncoder(model, precision, layers)
+    if plan.encoder_layers:
+        raise ConfigError(f"train.encoder_cache_backend = {backend!r} computes only the whole encoder's output, but "
+                          f"train.encoder_layers = {plan.encoder_layers} needs the states below the tuned layers; use "
+                          "torch-fp32 or torch-bf16 (or auto).")
     from ..models.export import export_ct2
 
     compute_type = "int8" if precision == "int8" else "float32"
@@ -453,7 +490,7 @@ def _train(plan: Plan, settings: Settings, workspace: Workspace, args: Any, prog
         hf_logging.disable_progress_bar()
     _ = args.device  # sets up the process group under torchrun before the ranks share the encoder cache
     model, processor = load_hf(plan.hf_dir, device="cpu")
-    train_ds, dev_ds, dev_items, cache_s = _datasets(plan, model, processor, settings, workspace, progress)
+    train_ds, dev_ds, dev_items, cache_s, cache = _datasets(plan, model, processor, settings, workspace, progress)
     model = _configure_model(model, plan, settings)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
@@ -478,12 +515,17 @@ def _train(plan: Plan, settings: Settings, workspace: Workspace, args: Any, prog
                            monitor_samples=t.monitor_samples, batch_size=max(t.batch_size, 8))
     callbacks = [c for c in (tb, monitor, stopper) if c is not None]
     teacher = _teacher(plan, settings, train_ds)
+    encoder_top = teacher_top = None
+    if cache is not None:
+        encoder_top = EncoderTop(_plain(model).model.encoder, cache.split, cache.window)
+        if teacher is not None:  # the lower layers are the same frozen ones: share their silence states
+            teacher_top = EncoderTop(teacher.model.encoder, cache.split, cache.window, encoder_top.silence_lower)
     trainer = AtcTrainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds,
-        data_collator=WhisperCollator(rehearsal_mask=teacher is not None),
+        data_collator=WhisperCollator(rehearsal_mask=teacher is not None, no_speech=NoSpeechTarget.of(model)),
         processing_class=processor, callbacks=callbacks, monitor=monitor, dev_scorer=scorer,
         group_by_length=t.group_by_length, teacher=teacher, distill_weight=t.distill_weight,
-        source_weights=t.source_weights,
+        source_weights=t.source_weights, encoder_top=encoder_top, teacher_top=teacher_top,
     )
     mix = _log_source_mix(train_ds, t, args.train_batch_size, args.seed)
     trainer.remove_callback(PrinterCallback)
@@ -529,6 +571,11 @@ def _train(plan: Plan, settings: Settings, workspace: Workspace, args: Any, prog
     if plan.world_size > 1 and torch.distributed.is_initialized():
         torch.distributed.barrier()
     return result
+
+
+def _plain(model: Any) -> Any:
+    """The Whisper model inside a LoRA wrapper (or the model itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 class _BarOnly(ProgressCallback):

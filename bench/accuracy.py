@@ -8,6 +8,9 @@ heard in training), for each starting model (``--models tiny.en,base``: rows sid
 * base vs fine-tuned command accuracy      target: fine-tuned >= 90 %
 * WER on plain (non-ATC) English sentences spoken by the test voice, base vs fine-tuned:
   the catastrophic-forgetting check     target: fine-tuned no more than 5 points worse
+* radio static (a receiver's noise with no transmission, ``RadioChannel.static`` with a seed no
+  training clip uses): how many clips each model writes text for, and its mean no-speech
+  probability (``--static``; no target: the base model's figure is the reference)
 
 and the cost: wall time of every stage (prepare once; per model the encoder cache, the
 training loop, the evaluation of both models, the plain-English check), training samples/s
@@ -59,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Comma-separated models to compare side by side, e.g. tiny.en,base (overrides --model).")
     parser.add_argument("--max-test", type=int, default=0, help="Evaluate at most N test samples (0 = all).")
     parser.add_argument("--plain", type=int, default=40, help="Plain English sentences for the forgetting check.")
+    parser.add_argument("--static", type=int, default=40, help="Clips of radio static for the no-speech check.")
     parser.add_argument("--engine", choices=("auto", "ct2", "hf"), default=None, help="Inference engine.")
     parser.add_argument("--skip-prepare", action="store_true", help="Reuse the workspace's catalogue.")
     parser.add_argument("--skip-train", action="store_true", help="Reuse each model's fine-tuned model.")
@@ -127,6 +131,33 @@ def plain_english_wer(workspace: Any, settings: Any, models: dict[str, Any], n: 
     return out
 
 
+#: Seed offset of the static check's clips: far from every seed ``prepare`` draws static clips with.
+STATIC_SEED_OFFSET = 31_337
+
+
+def static_check(workspace: Any, settings: Any, models: dict[str, Any], n: int, engine: str | None) -> dict[str, Any]:
+    """Each model on ``n`` clips of radio static: clips given text, and the mean no-speech probability."""
+    import numpy as np
+
+    from atc_whisper.audio.channel import RadioChannel
+    from atc_whisper.data.static import STATIC_SECONDS
+    from atc_whisper.transcribe import load_engine
+
+    channel = RadioChannel(settings.channel, workspace.noise_dir)
+    clips = []
+    for k in range(n):
+        rng = np.random.default_rng([settings.data.seed + STATIC_SEED_OFFSET, k])
+        clips.append(channel.static(float(rng.uniform(*STATIC_SECONDS)), rng)[0])
+    out: dict[str, Any] = {"n": n}
+    for label, model in models.items():
+        transcripts = load_engine(model, settings, workspace, engine=engine).transcribe_batch(clips)
+        texts = [t.text for t in transcripts]
+        out[label] = {"with_text": sum(bool(t.strip()) for t in texts),
+                      "mean_no_speech_prob": float(np.mean([t.no_speech_prob for t in transcripts])),
+                      "examples": [t for t in texts if t.strip()][:5]}
+    return out
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, MiB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -164,6 +195,12 @@ def run_one(args: argparse.Namespace, root: Path) -> int:
         plain = plain_english_wer(workspace, settings, {"base": settings.model.name, "fine_tuned": workspace.model_dir},
                                   args.plain, args.engine)
         timings["plain_s"] = time.perf_counter() - t0
+    static: dict[str, Any] = {}
+    if args.static > 0:
+        t0 = time.perf_counter()
+        static = static_check(workspace, settings, {"base": settings.model.name, "fine_tuned": workspace.model_dir},
+                              args.static, args.engine)
+        timings["static_s"] = time.perf_counter() - t0
     base, tuned = evaluation.summary.get("base", {}), evaluation.summary["fine_tuned"]
     plain_increase = (plain["fine_tuned"]["wer"] - plain["base"]["wer"]) if plain else None
     met = {
@@ -173,7 +210,7 @@ def run_one(args: argparse.Namespace, root: Path) -> int:
         "plain_wer_increase": plain_increase is not None and plain_increase <= TARGETS["plain_wer_increase"],
     }
     out = {"model": model, "workspace": str(workspace.root), "summary": evaluation.summary, "base": base,
-           "fine_tuned": tuned, "plain_english": plain, "met": met, "timings_s": timings, "train": train,
+           "fine_tuned": tuned, "plain_english": plain, "static": static, "met": met, "timings_s": timings, "train": train,
            "peak_rss_mb": peak_rss_mb(), "report": str(evaluation.report_path)}
     (root / f"bench_accuracy_{slug(model)}.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
     return 0
@@ -183,6 +220,7 @@ def child_argv(args: argparse.Namespace, root: Path, model: str) -> list[str]:
     """The command line of the per-model child process."""
     argv = [sys.executable, str(Path(__file__).resolve()), "--workspace", str(root), "--samples", str(args.samples),
             "--epochs", str(args.epochs), "--max-test", str(args.max_test), "--plain", str(args.plain),
+            "--static", str(args.static),
             "--one-model", model]
     if args.batch_size:
         argv += ["--batch-size", str(args.batch_size)]
@@ -199,6 +237,14 @@ def pct(value: Any) -> str:
     return "-" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{100 * value:.1f} %"
 
 
+def static_cell(row: dict[str, Any]) -> str:
+    """``base -> tuned`` clips of static given text, of n."""
+    static = row.get("static") or {}
+    if not static:
+        return "-"
+    return f"{static['base']['with_text']} -> {static['fine_tuned']['with_text']} of {static['n']}"
+
+
 def print_rows(rows: dict[str, dict[str, Any]], prepare_s: float | None) -> None:
     """One table of accuracy (base -> fine-tuned) and one of cost, a row per model."""
     def pair(row: dict[str, Any], key: str) -> str:
@@ -211,23 +257,25 @@ def print_rows(rows: dict[str, dict[str, Any]], prepare_s: float | None) -> None
     print()
     print("accuracy, base -> fine-tuned (target met unless marked NO)")
     print(f"{'model':24s} {'n':>5s} {'test WER':>22s} {'callsign acc.':>22s} {'command acc.':>22s} "
-          f"{'plain-English WER':>22s}")
+          f"{'plain-English WER':>22s} {'static with text':>18s}")
     for name, row in ok.items():
         plain = row["plain_english"]
         plain_cell = f"{pct(plain['base']['wer'])} -> {pct(plain['fine_tuned']['wer'])}" if plain else "-"
         print(f"{name:24s} {row['fine_tuned']['n']:5d} {pair(row, 'wer') + flag(row, 'wer'):>22s} "
               f"{pair(row, 'callsign_acc') + flag(row, 'callsign_acc'):>22s} "
               f"{pair(row, 'command_acc') + flag(row, 'command_acc'):>22s} "
-              f"{plain_cell + (flag(row, 'plain_wer_increase') if plain else ''):>22s}")
+              f"{plain_cell + (flag(row, 'plain_wer_increase') if plain else ''):>22s} {static_cell(row):>18s}")
     print()
     print("cost" + (f" (prepare, shared: {prepare_s:.0f} s)" if prepare_s is not None else ""))
-    print(f"{'model':24s} {'encoder cache':>14s} {'train loop':>11s} {'evaluate':>9s} {'plain':>7s} {'samples/s':>10s} "
-          f"{'peak RSS':>10s}")
+    print(f"{'model':24s} {'encoder cache':>14s} {'train loop':>11s} {'evaluate':>9s} {'plain':>7s} {'static':>7s} "
+          f"{'samples/s':>10s} {'peak RSS':>10s}")
     for name, row in ok.items():
         t, train = row["timings_s"], row["train"]
         cells = [f"{t.get('encoder_cache_s', 0):.0f} s", f"{t.get('train_loop_s', 0):.0f} s", f"{t['evaluate_s']:.0f} s",
-                 f"{t.get('plain_s', 0):.0f} s", f"{train.get('samples_per_s', 0):.2f}", f"{row['peak_rss_mb']:.0f} MB"]
-        print(f"{name:24s} {cells[0]:>14s} {cells[1]:>11s} {cells[2]:>9s} {cells[3]:>7s} {cells[4]:>10s} {cells[5]:>10s}")
+                 f"{t.get('plain_s', 0):.0f} s", f"{t.get('static_s', 0):.0f} s", f"{train.get('samples_per_s', 0):.2f}",
+                 f"{row['peak_rss_mb']:.0f} MB"]
+        print(f"{name:24s} {cells[0]:>14s} {cells[1]:>11s} {cells[2]:>9s} {cells[3]:>7s} {cells[4]:>7s} {cells[5]:>10s} "
+              f"{cells[6]:>10s}")
     for name, row in rows.items():
         if "error" in row:
             print(f"{name}: FAILED ({row['error']})")

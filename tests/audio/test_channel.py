@@ -360,3 +360,26 @@ def test_each_effect_draws_independently_of_the_others(speech: np.ndarray) -> No
         other = RadioChannel(_settings(**change)).apply(speech, np.random.default_rng(4))[1]
         for key in ("speed", "band_low_hz", "band_high_hz", "snr_db_target", "gain_db", "hum", "squelch"):
             assert other[key] == base[key], (change, key)
+
+
+def test_static_is_a_receivers_noise_with_no_transmission() -> None:
+    from atc_whisper.audio.channel import STATIC_RMS_DBFS
+
+    channel = RadioChannel(_settings())
+    levels = []
+    for seed in range(8):
+        audio, params = channel.static(1.5, np.random.default_rng(seed))
+        assert audio.dtype == np.float32 and audio.size == int(1.5 * SAMPLE_RATE) and np.isfinite(audio).all()
+        assert params["static"] is True and np.abs(audio).max() <= 1.0
+        assert 150 <= params["band_low_hz"] <= 500 and params["duration_s"] == 1.5
+        again, same = channel.static(1.5, np.random.default_rng(seed))
+        np.testing.assert_array_equal(audio, again)  # seeded: a clip is remade exactly from its draw
+        assert json.loads(json.dumps(params)) == same  # stored as it is
+        levels.append(params["rms_dbfs"])
+    low, high = STATIC_RMS_DBFS
+    assert all(low - 3 <= level <= high + 1 for level in levels) and np.ptp(levels) > 5  # quiet to loud static
+    # Hiss and crackle pass the radio band: little energy above the band's top edge
+    quiet = RadioChannel(_settings(hum_probability=0.0, codec_probability=0.0, heterodyne_probability=0.0))
+    audio, params = quiet.static(3.0, np.random.default_rng(1))
+    freqs, psd = signal.welch(audio, SAMPLE_RATE, nperseg=1024)
+    assert psd[freqs > params["band_high_hz"] + 1000].sum() < 0.05 * psd.sum()

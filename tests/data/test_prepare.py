@@ -212,6 +212,27 @@ def test_everyday_sentences_are_mixed_into_training_only(workspace):
     assert everyday_slots(8, 42, 0.0) == set()
 
 
+def test_static_clips_join_training_only_and_grow_with_the_data(workspace):
+    from atc_whisper.data.static import STATIC_PHASE, static_uid
+
+    settings = _settings(samples=8, engines=["espeak"], augmented_per_sample=1, static_fraction=0.25, clean_share=0.0)
+    report = prepare_dataset(workspace, settings, progress=False)
+    assert report.static_clips == 2 and report.added_samples == 8 + 2
+    with Catalogue(workspace.db_path) as cat:
+        static = sorted((s for s in cat.samples() if s.phase == STATIC_PHASE), key=lambda s: s.uid)
+    assert [s.uid for s in static] == [static_uid(42, 0), static_uid(42, 1)]
+    for sample in static:
+        assert (sample.split, sample.text_norm, sample.text_raw, sample.voice) == ("train", "", "", None)
+        assert sample.audio_path.is_file() and sha256_file(sample.audio_path) == sample.sha256
+        assert sample.params["channel"]["static"] is True and 0.5 <= sample.duration_s <= 6.0
+    again = prepare_dataset(workspace, settings.replace(data={"samples": 12}), progress=False)
+    assert again.static_clips == 1  # round(12 x 0.25) = 3: only the new one is made
+    with Catalogue(workspace.db_path) as cat:
+        kept = {s.uid: s.sha256 for s in cat.samples() if s.phase == STATIC_PHASE}
+    assert {u: kept[u] for u in (s.uid for s in static)} == {s.uid: s.sha256 for s in static}
+    assert len(kept) == 3
+
+
 def test_clean_share_catalogues_a_few_clean_clips_and_caches_the_rest(workspace):
     from atc_whisper.data.prepare import catalogues_clean
 

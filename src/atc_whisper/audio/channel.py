@@ -83,6 +83,10 @@ RECEIVER_CLIP_SHARE = (1e-4, 2e-3)
 CODEC_BITRATES_KBPS = {"mp3": (16.0, 32.0), "opus": (8.0, 16.0)}
 #: Share of the broadband noise power taken by a library recording (the rest is hiss).
 LIBRARY_SHARE = (0.4, 0.9)
+#: Level of a receiver's noise with no transmission (``RadioChannel.static``), RMS dBFS drawn
+#: uniformly: from a quiet open squelch to the loud static that a voice detector mistakes for speech
+#: (the transmissions themselves: median -14.6 dBFS in the real-radio table).
+STATIC_RMS_DBFS = (-45.0, -15.0)
 #: Folder of the bundled noise library (package data).
 NOISE_LIBRARY = "noise"
 _EPS = 1e-12
@@ -369,6 +373,45 @@ class RadioChannel:
             duration_s=round(n / sr, 4),
         )
         return ChannelOutput(out.astype(np.float32), speech.astype(np.float32), noise.astype(np.float32), params)
+
+    def static(self, seconds: float, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+        """A receiver with no transmission on the frequency: its noise alone, for ``seconds``.
+
+        What a voice detector lets through now and then (open squelch, hiss, hum, crackle, a
+        whistle, the squelch's click and tail), with the band, noise, level, receiver clipping and
+        codec drawn as for a transmission. A model trained only on speech says "roger" over it;
+        ``prepare`` mixes such clips into training with the no-speech target (``data.static_fraction``).
+
+        Returns:
+            ``(audio, params)``: float32 audio of ``seconds`` and the drawn parameters.
+        """
+        s, sr = self.settings, self.sample_rate
+        n = max(1, int(seconds * sr))
+        params: dict[str, Any] = {"static": True}
+        fx = dict(zip(("library", "heterodyne", "receiver_clip", "codec"), rng.spawn(4), strict=True))
+        low = float(rng.uniform(s.low_cut_hz_min, s.low_cut_hz_max))
+        high = min(float(rng.uniform(s.high_cut_hz_min, s.high_cut_hz_max)), 0.95 * sr / 2)
+        order = int(rng.choice(FILTER_ORDERS))
+        band = self._band(low, high, order)
+        params.update(band_low_hz=round(low, 1), band_high_hz=round(high, 1), filter_order=2 * order)
+        everything = slice(0, n)
+        noise = self._noise(n, everything, band, rng, params, fx["library"])
+        noise = self._heterodyne(noise, everything, fx["heterodyne"], params)
+        params["squelch"] = bool(rng.random() < s.squelch_probability)
+        if params["squelch"]:  # the click as it opens and the louder tail as it closes
+            tail = min(n // 2, int(rng.uniform(0.08, 0.4) * sr))
+            lead = min(n // 2, int(rng.uniform(0.05, 0.3) * sr))
+            # The click is sized against the loudest speech a transmission would bring: twice the noise peak.
+            self._squelch(noise, 2 * np.abs(noise).max(keepdims=True), lead, tail, rng, params)
+        level_db = float(rng.uniform(*STATIC_RMS_DBFS))
+        out = noise * (10 ** (level_db / 20) / math.sqrt(max(_power(noise), _EPS)))
+        peak = float(np.max(np.abs(out)))
+        if peak > MAX_PEAK:
+            out *= MAX_PEAK / peak
+        out = self._receiver_clip(out, fx["receiver_clip"], params)
+        out = self._codec(out, fx["codec"], params)
+        params.update(rms_dbfs=round(10 * math.log10(max(_power(out), _EPS)), 2), duration_s=round(n / sr, 4))
+        return out.astype(np.float32), params
 
     # -- parts -----------------------------------------------------------------------------
     def _band(self, low_hz: float, high_hz: float, order: int) -> np.ndarray:

@@ -34,6 +34,9 @@ which then holds exactly the catalogued clips; a clip moves between the two when
 blocking burst, and the channel's second-station effect mixes in another generated
 transmission (eSpeak, cheap).
 
+Static: ``data.static_fraction`` clips per utterance of a receiver's noise alone, training only,
+taught as no speech (:mod:`atc_whisper.data.static`).
+
 Rehearsal: a share ``data.plain_fraction`` of the generator's slots holds an everyday English
 sentence (:mod:`atc_whisper.phraseology.everyday`, phase ``"everyday"``, no role or callsign)
 instead of a transmission. Those go to the training split only, so fine-tuning keeps seeing
@@ -107,6 +110,7 @@ class PrepareReport:
         synthesis: per engine, ``clips`` synthesised by this run, the wall ``seconds`` and the
             ``cpu_seconds`` (engine subprocesses included) that took inside the workers: the cost
             per clip, whatever the number of workers.
+        static_clips: static (no-speech) clips added by this run (``data.static_fraction``).
     """
 
     requested: int
@@ -122,6 +126,7 @@ class PrepareReport:
     run_id: int | None = None
     workers: int = 1
     synthesis: dict[str, dict[str, float]] = field(default_factory=dict)
+    static_clips: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able summary."""
@@ -379,6 +384,10 @@ def prepare_dataset(workspace: Workspace, settings: Settings, *, progress: bool 
                 bar.update(1)
                 bar.set_postfix(added=report.added_samples, skipped=len(report.skipped), refresh=False)
             bar.close()
+            from .static import add_static_clips
+
+            report.static_clips, _ = add_static_clips(workspace, settings, catalogue, SOURCE)
+            report.added_samples += report.static_clips
             status = "completed"
         except KeyboardInterrupt:
             status = "interrupted"

@@ -92,13 +92,18 @@ def max_new_tokens_for(
 MIN_REPEATS_UNIGRAM = 5
 MIN_REPEATS_NGRAM = 3
 MAX_NGRAM = 12
+#: Words that phraseology itself repeats more often than that: the urgency call is "PAN PAN" said
+#: three times (ICAO Annex 10), six "pan" in a row. Up to this many in a row are speech, not a
+#: loop (the realistic test set's urgency calls were all cut to "pan" before).
+LEGITIMATE_RUNS = {"pan": 6}
 
 
 def find_repetition(words: Sequence[str]) -> int | None:
     """Index after the first copy of the earliest looping n-gram in ``words``, or None.
 
     A loop is an n-gram (1 <= n <= 12) repeated back to back at least 5 times for single
-    words, 3 times for longer n-grams. Keeping ``words[:index]`` keeps one copy.
+    words, 3 times for longer n-grams, unless it is one word of :data:`LEGITIMATE_RUNS` running
+    no longer than phraseology has it. Keeping ``words[:index]`` keeps one copy.
     """
     folded = [w.lower().strip(".,!?;:") for w in words]
     best: int | None = None
@@ -113,10 +118,16 @@ def find_repetition(words: Sequence[str]) -> int | None:
             copies = 1
             while folded[start + copies * n : start + (copies + 1) * n] == gram:
                 copies += 1
-            if copies >= needed:
+            if copies >= needed and not _legitimate_run(gram, copies):
                 best = start + n if best is None else min(best, start + n)
                 break
     return best
+
+
+def _legitimate_run(gram: list[str], copies: int) -> bool:
+    """Whether ``copies`` of ``gram`` are one word that phraseology repeats that often ("pan")."""
+    word = gram[0]
+    return all(w == word for w in gram) and len(gram) * copies <= LEGITIMATE_RUNS.get(word, 0)
 
 
 #: A stretch of 3-50 characters repeated back to back 5+ times: loops inside one "word"
@@ -135,11 +146,18 @@ def truncate_repetition(text: str) -> tuple[str, bool]:
     was_cut = cut is not None
     if cut is not None:
         text = " ".join(words[:cut])
-    match = _CHAR_LOOP.search(text)
+    match = next((m for m in _CHAR_LOOP.finditer(text) if not _legitimate_chars(m)), None)
     if match:
         text = text[: match.start() + len(match.group(1))].rstrip()
         was_cut = True
     return text, was_cut
+
+
+def _legitimate_chars(match: re.Match[str]) -> bool:
+    """Whether a repeated stretch of characters is whole words of :data:`LEGITIMATE_RUNS` ("pan pan pan ")."""
+    unit = match.group(1)
+    words = unit.lower().replace(",", " ").replace(".", " ").split()
+    return bool(words) and _legitimate_run(words, len(match.group(0)) // len(unit))
 
 
 # -- attempts, fallback and the final result -------------------------------------------------

@@ -275,9 +275,11 @@ class TrainSettings:
         "0 turns it off. Costs one pass of the pretrained decoder over those clips.", ge=0.0, le=100.0,
     )
     encoder_layers: int = setting(
-        0, "mode decoder_cached: top encoder layers that learn too, on the cached states of the layers below (the "
-        "lower layers still run once per clip). 0 trains the decoder only; the encoder then hears noise, clipping "
-        "and accents exactly as the pretrained model does.", ge=0, le=64,
+        2, "mode decoder_cached: top encoder layers that learn too, on the cached states of the layers below (the "
+        "lower layers still run once per clip); 0 trains the decoder only, and the encoder then hears noise, "
+        "clipping and accents exactly as the pretrained model does. Measured at 500 steps on the realistic 3000-"
+        "utterance data (tiny.en, 400 test clips): test WER 11.9 % with 0, 8.2 % with 2, 7.9 % with all 4, at "
+        "12.2, 6.0 and 3.7 samples/s.", ge=0, le=64,
     )
     gradient_checkpointing: bool = setting(False, "Recompute activations to save memory (slower).")
     group_by_length: bool = setting(True, "Batch clips of similar length together.")

@@ -10,6 +10,7 @@ Usage (from the repository root)::
 
     PYTHONPATH=src python tests/golden/record_engine_outputs.py            # write engine_outputs.json
     PYTHONPATH=src python tests/golden/record_engine_outputs.py --clips    # re-synthesise the clips first
+    PYTHONPATH=src python tests/golden/record_engine_outputs.py --engines ct2   # re-record one engine only
 """
 
 from __future__ import annotations
@@ -104,20 +105,27 @@ def golden_settings() -> Any:
     golden run uses.
 
     The outputs were recorded with the whole 30 s window for encoder and decoder, openai/whisper's
-    computation (``decode.encoder_pad_s = 30``, ``decode.context_s = 30``; the Hugging Face engine
-    always decodes it). The CTranslate2 engine's default on a CPU, short encoder passes and a 10 s
-    context, is another computation; its own tests are in ``tests/transcribe/test_transcribe.py``.
+    computation (``decode.encoder_pad_s = 30``, ``decode.context_s = 30``). The engines' default on a
+    CPU, short encoder passes and a 10 s context, is another computation; its own tests are in
+    ``tests/transcribe/test_transcribe.py``.
+
+    CTranslate2 runs in float32 here: its int8 kernels differ between CPUs (without AVX-512 VNNI the
+    8-bit products are summed in saturating 16-bit pairs), so an int8 transcript recorded on one
+    machine is not the one another computes ("Speedbird 1 2 3" on an AVX-512 machine, "Speedbird 1, 2,
+    3" on an AVX2 one, from the same code); float32 is the same computation everywhere, to rounding.
     """
     from atc_whisper.config import Settings
 
     return Settings().replace(model={"threads": 1, "offline": True, "device": "cpu"},
-                              decode={"encoder_pad_s": 30.0, "context_s": 30.0})
+                              decode={"encoder_pad_s": 30.0, "context_s": 30.0, "compute_type": "float32"})
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", action="store_true", help="re-synthesise the clips first")
     parser.add_argument("--workspace", type=Path, default=None)
+    parser.add_argument("--engines", default="ct2,hf",
+                        help="engines to record, comma-separated (the others keep their recorded outputs)")
     args = parser.parse_args(argv)
     if args.clips or not (CLIPS_DIR / "noisy.flac").exists():
         make_clips()
@@ -130,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     workspace.create()
     settings = golden_settings()
     hf_dir = resolve_model("openai/whisper-tiny.en", workspace, offline=True).hf_dir
-    outputs = {name: run_engine(load_engine(hf_dir, settings, workspace, engine=name)) for name in ("ct2", "hf")}
+    outputs = json.loads(OUTPUTS.read_text(encoding="utf-8")) if OUTPUTS.exists() else {}
+    for name in args.engines.split(","):
+        outputs[name] = run_engine(load_engine(hf_dir, settings, workspace, engine=name))
+    outputs = {name: outputs[name] for name in ("ct2", "hf") if name in outputs}
     OUTPUTS.write_text(json.dumps(outputs, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {OUTPUTS}")
     return 0

@@ -2,7 +2,8 @@
 
 ``tests/golden/engine_outputs.json`` was recorded (``tests/golden/record_engine_outputs.py``)
 on the code as it stood before the two engines' own fallback loops were replaced by the one
-engine-agnostic loop of ``transcribe/decoding.py``. The clips are stored FLAC files (espeak-ng
+engine-agnostic loop of ``transcribe/decoding.py`` (the CTranslate2 outputs again in float32 when
+its int8 transcripts turned out to differ between CPUs, see ``golden_settings``). The clips are stored FLAC files (espeak-ng
 speech; one buried in noise at -5 dB SNR so that it needs the temperature fallback, one that
 makes Whisper loop), decoded alone, as one batch and with short and over-long callsign prompts.
 Text, temperature and low-confidence reasons must be identical; the confidence numbers equal to
@@ -41,7 +42,9 @@ def test_golden_runs_exercise_the_fallback_and_the_prompt_budget(tiny_en):
     for engine in ("ct2", "hf"):
         runs = EXPECTED[engine]
         assert runs["single"]["noisy"]["reasons"] and runs["batch"]["noisy"]["temperature"] > 0
-        assert "repetition" in runs["single"]["loop"]["reasons"] and runs["single"]["loop"]["temperature"] > 0
+        # a loop cut after a fallback (CTranslate2 float32 escapes it alone and loops again in the batch)
+        assert any("repetition" in runs[run]["loop"]["reasons"] and runs[run]["loop"]["temperature"] > 0
+                   for run in ("single", "batch"))
         assert runs["single"]["atc"]["temperature"] == 0.0 and not runs["single"]["atc"]["reasons"]
     tokenizer = Tokenizer.from_file(str(tiny_en.hf_dir / "tokenizer.json"))
     # Longer than the half of the 448-token context that Whisper allows a prompt.

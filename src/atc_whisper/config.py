@@ -310,10 +310,10 @@ class TrainSettings:
         "batches are no faster and need more memory, on a GPU try 16.", ge=1, le=1024
     )
     encoder_cache_backend: str = setting(
-        "auto", "What computes the cached encoder outputs (decoder_cached / lora): torch-fp32 (exact), torch-bf16 "
+        "auto", "What computes the cached encoder states (decoder_cached / lora): torch-fp32 (exact), torch-bf16 "
         "(bfloat16 matrix products: about 3x faster on CPUs with AMX / AVX-512 BF16, outputs within ~1 % of fp32), "
-        "ct2-int8 or ct2-fp32 (a CTranslate2 copy of the same weights), or auto: torch-bf16 on a CPU with native "
-        "bfloat16, else torch-fp32. Each backend keeps its own cache.",
+        "ct2-int8 or ct2-fp32 (a CTranslate2 copy of the same weights; the whole encoder only, so encoder_layers = "
+        "0), or auto: torch-bf16 on a CPU with native bfloat16, else torch-fp32. Each backend keeps its own cache.",
         choices=("auto", "torch-fp32", "torch-bf16", "ct2-int8", "ct2-fp32"),
     )
 

@@ -494,8 +494,9 @@ def _train(plan: Plan, settings: Settings, workspace: Workspace, args: Any, prog
     model = _configure_model(model, plan, settings)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
-    log.info("Training %s in mode %s on %s (%s): %d train / %d dev clips, %.1fM of %.1fM parameters trainable.",
-             plan.model_name, plan.mode, plan.device, plan.precision, len(train_ds), len(dev_items),
+    tuned = f" + the top {plan.encoder_layers} encoder layers" if plan.encoder_layers else ""
+    log.info("Training %s in mode %s%s on %s (%s): %d train / %d dev clips, %.1fM of %.1fM parameters trainable.",
+             plan.model_name, plan.mode, tuned, plan.device, plan.precision, len(train_ds), len(dev_items),
              trainable / 1e6, total / 1e6)
 
     tb = None

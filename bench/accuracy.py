@@ -106,22 +106,20 @@ def model_workspace(root: Path, model: str) -> Path:
     return run
 
 
-def plain_english_wer(workspace: Any, settings: Any, models: dict[str, Any], n: int, engine: str | None) -> dict[str, Any]:
+def plain_english_wer(settings: Any, engines: dict[str, Any], n: int) -> dict[str, Any]:
     """WER of each model on ``n`` plain English sentences spoken by the held-out test voice."""
     from tqdm.auto import tqdm
 
     from atc_whisper.audio.tts import synthesize
     from atc_whisper.evaluate.metrics import score_corpus
     from atc_whisper.phraseology import PLAIN_SENTENCES, plain_sentences
-    from atc_whisper.transcribe import load_engine
 
     # Each distinct sentence once: the generator cycles through its list when asked for more.
     sentences = plain_sentences(min(n, len(PLAIN_SENTENCES)), seed=settings.data.seed + 1)
     voice = settings.data.test_voices[0] if settings.data.test_voices else "espeak:en-us"
     audios = [synthesize(text, voice) for text in tqdm(sentences, desc="synthesise plain English", leave=False)]
     out: dict[str, Any] = {"n": len(sentences), "voice": voice}
-    for label, model in models.items():
-        eng = load_engine(model, settings, workspace, engine=engine)
+    for label, eng in engines.items():
         hyps = [t.text for t in eng.transcribe_batch(audios)]
         # Plain English is scored with case/punctuation normalisation only: the ATC normaliser
         # would rewrite numbers and spelling the way ATC references are written.
@@ -135,22 +133,21 @@ def plain_english_wer(workspace: Any, settings: Any, models: dict[str, Any], n: 
 STATIC_SEED_OFFSET = 31_337
 
 
-def static_check(workspace: Any, settings: Any, models: dict[str, Any], n: int, engine: str | None) -> dict[str, Any]:
+def static_check(settings: Any, engines: dict[str, Any], n: int, noise_dir: Path) -> dict[str, Any]:
     """Each model on ``n`` clips of radio static: clips given text, and the mean no-speech probability."""
     import numpy as np
 
     from atc_whisper.audio.channel import RadioChannel
     from atc_whisper.data.static import STATIC_SECONDS
-    from atc_whisper.transcribe import load_engine
 
-    channel = RadioChannel(settings.channel, workspace.noise_dir)
+    channel = RadioChannel(settings.channel, noise_dir)
     clips = []
     for k in range(n):
         rng = np.random.default_rng([settings.data.seed + STATIC_SEED_OFFSET, k])
         clips.append(channel.static(float(rng.uniform(*STATIC_SECONDS)), rng)[0])
     out: dict[str, Any] = {"n": n}
-    for label, model in models.items():
-        transcripts = load_engine(model, settings, workspace, engine=engine).transcribe_batch(clips)
+    for label, eng in engines.items():
+        transcripts = eng.transcribe_batch(clips)
         texts = [t.text for t in transcripts]
         out[label] = {"with_text": sum(bool(t.strip()) for t in texts),
                       "mean_no_speech_prob": float(np.mean([t.no_speech_prob for t in transcripts])),
@@ -190,17 +187,20 @@ def run_one(args: argparse.Namespace, root: Path) -> int:
     evaluation = run_evaluation(workspace, settings, engine=args.engine, progress=True)
     timings["evaluate_s"] = time.perf_counter() - t0
     plain: dict[str, Any] = {}
-    if args.plain > 0:
-        t0 = time.perf_counter()
-        plain = plain_english_wer(workspace, settings, {"base": settings.model.name, "fine_tuned": workspace.model_dir},
-                                  args.plain, args.engine)
-        timings["plain_s"] = time.perf_counter() - t0
     static: dict[str, Any] = {}
-    if args.static > 0:
-        t0 = time.perf_counter()
-        static = static_check(workspace, settings, {"base": settings.model.name, "fine_tuned": workspace.model_dir},
-                              args.static, args.engine)
-        timings["static_s"] = time.perf_counter() - t0
+    if args.plain > 0 or args.static > 0:
+        from atc_whisper.transcribe import load_engine
+
+        engines = {label: load_engine(model, settings, workspace, engine=args.engine)
+                   for label, model in (("base", settings.model.name), ("fine_tuned", workspace.model_dir))}
+        if args.plain > 0:
+            t0 = time.perf_counter()
+            plain = plain_english_wer(settings, engines, args.plain)
+            timings["plain_s"] = time.perf_counter() - t0
+        if args.static > 0:
+            t0 = time.perf_counter()
+            static = static_check(settings, engines, args.static, workspace.noise_dir)
+            timings["static_s"] = time.perf_counter() - t0
     base, tuned = evaluation.summary.get("base", {}), evaluation.summary["fine_tuned"]
     plain_increase = (plain["fine_tuned"]["wer"] - plain["base"]["wer"]) if plain else None
     met = {

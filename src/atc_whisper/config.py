@@ -228,7 +228,8 @@ class TrainSettings:
     mode: str = setting(
         "auto",
         "What to train: auto (decoder_cached on CPU, full on CUDA), full, frozen_encoder, "
-        "decoder_cached (decoder only, encoder outputs computed once and cached) or lora.",
+        "decoder_cached (the decoder and the top train.encoder_layers encoder layers, the layers below run once "
+        "per clip and cached) or lora.",
         choices=("auto", "full", "frozen_encoder", "decoder_cached", "lora"),
     )
     epochs: float = setting(3.0, "Training epochs (fractions allowed).", gt=0.0, le=1000.0)

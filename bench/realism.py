@@ -20,7 +20,8 @@ one distance per column to a real set:
 
 Rows: the radio variants (``augmented``), the same clips split by TTS engine, and the clean
 (studio) clips they were made from - catalogued or cached in ``data/atc_dataset/synthetic/``.
-Everyday rehearsal sentences (``phase = everyday``) are left out. A random subset of at most
+Everyday rehearsal sentences (``phase = everyday``) and static clips (``phase = static``, no
+speech) are left out. A random subset of at most
 ``--limit`` radio variants is measured (300, as in the README), and their clean sources.
 The catalogue's clean share (clean clips among the synthetic samples) is printed too.
 
@@ -131,11 +132,12 @@ def synthetic_rows(workspace: Path, limit: int, seed: int) -> tuple[dict[str, An
     from atc_whisper.audio.stats import summarise
     from atc_whisper.data.catalogue import Catalogue
     from atc_whisper.data.prepare import EVERYDAY_PHASE, SOURCE
+    from atc_whisper.data.static import STATIC_PHASE
     from atc_whisper.workspace import Workspace
 
     ws = Workspace.at(workspace)
     with Catalogue(ws.db_path) as catalogue:
-        every = [s for s in catalogue.samples(source=SOURCE) if s.phase != EVERYDAY_PHASE]
+        every = [s for s in catalogue.samples(source=SOURCE) if s.phase not in (EVERYDAY_PHASE, STATIC_PHASE)]
         everyday = catalogue.count(source=SOURCE) - len(every)
     radio = [s for s in every if s.augmented]
     clean_rows = [s for s in every if not s.augmented]
@@ -178,12 +180,14 @@ def rechannel_row(workspace: Path, limit: int, seed: int, overrides: list[str]) 
     from atc_whisper.config import CONFIG_FILENAME, load_settings
     from atc_whisper.data.catalogue import Catalogue
     from atc_whisper.data.prepare import EVERYDAY_PHASE, SOURCE
+    from atc_whisper.data.static import STATIC_PHASE
     from atc_whisper.workspace import Workspace
 
     ws = Workspace.at(workspace)
     settings = load_settings(workspace_config=workspace / CONFIG_FILENAME, overrides=overrides)
     with Catalogue(ws.db_path) as catalogue:
-        radio = [s for s in catalogue.samples(source=SOURCE, augmented=True) if s.phase != EVERYDAY_PHASE]
+        radio = [s for s in catalogue.samples(source=SOURCE, augmented=True)
+                 if s.phase not in (EVERYDAY_PHASE, STATIC_PHASE)]
     rng = np.random.default_rng(seed)
     chosen = [radio[i] for i in sorted(rng.permutation(len(radio))[:limit])]
     channel = RadioChannel(settings.channel, ws.noise_dir)
@@ -288,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.update(audio_rows(folder))
     real = {name: SetSummary(**values) for name, values in REAL.items()}
     print(f"workspace {workspace}: {info['samples']} synthetic samples ({info['atc_samples']} ATC, the rest everyday "
-          f"rehearsal), {info['radio']} radio variants, {info['clean']} clean clips catalogued "
+          f"rehearsal or static), {info['radio']} radio variants, {info['clean']} clean clips catalogued "
           f"(clean share {100 * info['clean_share']:.1f} %)")
     if info.get("clean_sources_missing"):
         print(f"note: {info['clean_sources_missing']} clean source clips are neither catalogued nor cached")

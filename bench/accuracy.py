@@ -27,7 +27,8 @@ Usage (real size: a few thousand samples; hours on a 2-core CPU, minutes on a GP
     .venv/bin/python bench/accuracy.py --samples 40 --epochs 1 --max-test 20 --plain 5 --models tiny.en,base  # smoke
 
 Stages whose outputs exist are reused when the same workspace is passed again
-(``--skip-prepare`` / ``--skip-train``), so an interrupted run resumes cheaply.
+(``--skip-prepare`` / ``--skip-train``), and ``--resume`` continues an interrupted training run
+from its last checkpoint (each epoch saves one), so an interrupted run resumes cheaply.
 Any other setting can be given with ``--set section.key=value`` (e.g. ``--set train.mode=full``).
 """
 
@@ -66,6 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--engine", choices=("auto", "ct2", "hf"), default=None, help="Inference engine.")
     parser.add_argument("--skip-prepare", action="store_true", help="Reuse the workspace's catalogue.")
     parser.add_argument("--skip-train", action="store_true", help="Reuse each model's fine-tuned model.")
+    parser.add_argument("--resume", action="store_true",
+                        help="Continue each model's interrupted training from its last checkpoint.")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="Any other setting (repeatable).")
     parser.add_argument("--one-model", default=None, help=argparse.SUPPRESS)  # internal: the per-model child run
@@ -175,12 +178,12 @@ def run_one(args: argparse.Namespace, root: Path) -> int:
         from atc_whisper.train import train_model
 
         t0 = time.perf_counter()
-        result = train_model(workspace, settings, progress=True)
+        result = train_model(workspace, settings, progress=True, resume=args.resume)
         timings["train_total_s"] = time.perf_counter() - t0
         timings["encoder_cache_s"] = float(result.metrics.get("encoder_cache_s", 0.0))
         timings["train_loop_s"] = result.train_seconds
         train = {"steps": result.steps, "samples_per_s": result.samples_per_s, "peak_rss_mb": result.peak_rss_mb,
-                 "mode": result.mode, "metrics": result.metrics}
+                 "mode": result.mode, "metrics": result.metrics, "resumed": args.resume}
     from atc_whisper.evaluate import run_evaluation
 
     t0 = time.perf_counter()
@@ -228,6 +231,8 @@ def child_argv(args: argparse.Namespace, root: Path, model: str) -> list[str]:
         argv += ["--engine", args.engine]
     if args.skip_train:
         argv.append("--skip-train")
+    if args.resume:
+        argv.append("--resume")
     for override in args.overrides:
         argv += ["--set", override]
     return argv

@@ -174,15 +174,21 @@ def test_ctrl_c_and_kill_minus_nine_then_resume(workspace, run_cli):
         assert check_leakage(cat, [HELD_OUT]) == []
         skipped = cat.skipped()
     assert skipped == []
-    assert len(samples) == 2 * n and len({s.uid for s in samples}) == 2 * n and len({s.sha256 for s in samples}) == 2 * n
     from atc_whisper.data.prepare import everyday_slots
+    from atc_whisper.data.static import STATIC_PHASE, static_count
     from atc_whisper.phraseology.everyday import everyday_sentence
+
+    static = [s for s in samples if s.phase == STATIC_PHASE]  # added once the utterances are done
+    assert len(static) == static_count(n, Settings().data.static_fraction) > 0 and {s.text_norm for s in static} == {""}
+    total = 2 * n + len(static)
+    assert len(samples) == total and len({s.uid for s in samples}) == total and len({s.sha256 for s in samples}) == total
+    samples = [s for s in samples if s.phase != STATIC_PHASE]
 
     everyday = everyday_slots(n, 42, Settings().data.plain_fraction)  # rehearsal sentences in some slots
     expected = {everyday_sentence(42, i) if i in everyday else u.reference
                 for i, u in enumerate(generate_utterances(n, 42, pilot_fraction=0.4))}
     assert {s.text_norm for s in samples} == expected
-    assert _wav_files(workspace) == {s.audio_path.resolve() for s in samples}  # no orphan or half-written file
+    assert _wav_files(workspace) == {s.audio_path.resolve() for s in samples + static}  # no orphan or half-written file
     assert not [p for d in (workspace.synthetic_dir, workspace.augmented_dir) for p in d.iterdir() if p.name.startswith(".")]
 
 

@@ -161,8 +161,8 @@ def test_encoder_layers_are_checked_before_training(tmp_path, synth_clip, tiny_e
     assert preflight(ws, base.replace(train={"encoder_layers": 2})).encoder_layers == 2
     with pytest.raises(ConfigError, match=r"train.encoder_layers = 5, but the model's encoder has 4 layers; choose 0..4"):
         preflight(ws, base.replace(train={"encoder_layers": 5}))
-    with pytest.raises(ConfigError, match="mode lora adapts only the decoder"):
-        preflight(ws, base.replace(train={"encoder_layers": 1, "mode": "lora"}))
+    lora = preflight(ws, base.replace(train={"mode": "lora"}))  # the default 2 does not stop lora
+    assert lora.encoder_layers == 0 and any("mode lora adapts the decoder only" in n for n in lora.notes)
     full = preflight(ws, base.replace(train={"encoder_layers": 1, "mode": "full"}))
     assert full.encoder_layers == 0 and any("applies to mode decoder_cached only" in n for n in full.notes)
     plan = Plan(model_name="m", hf_dir=tmp_path, english_only=True, mode="decoder_cached", device="cpu",

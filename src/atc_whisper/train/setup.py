@@ -179,17 +179,17 @@ def preflight(workspace: Workspace, settings: Settings, *, model: str | None = N
 def _encoder_layers(requested: int, mode: str, hf_dir: Path, notes: list[str]) -> int:
     """``train.encoder_layers`` checked against the mode and the model's encoder.
 
+    Other modes note that the setting does not apply to them (it has a default, so a refusal would
+    make ``--mode lora`` fail out of the box).
+
     Raises:
-        ConfigError: LoRA with encoder layers, or more layers than the encoder has.
+        ConfigError: more layers than the encoder has.
     """
     if not requested:
         return 0
-    if mode == "lora":
-        raise ConfigError(f"train.encoder_layers = {requested} tunes encoder layers, but mode lora adapts only the "
-                          "decoder; set train.encoder_layers = 0 or use --mode decoder_cached.")
-    if mode != "decoder_cached":
-        notes.append(f"train.encoder_layers = {requested} applies to mode decoder_cached only; mode {mode} "
-                     f"{'trains the whole encoder' if mode == 'full' else 'keeps the encoder frozen'}")
+    if mode != "decoder_cached":  # the setting has a default, so another mode notes it rather than refusing
+        what = {"full": "trains the whole encoder", "lora": "adapts the decoder only"}.get(mode, "keeps the encoder frozen")
+        notes.append(f"train.encoder_layers = {requested} applies to mode decoder_cached only; mode {mode} {what}")
         return 0
     import json
 

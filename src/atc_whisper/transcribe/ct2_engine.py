@@ -89,6 +89,12 @@ class CT2Engine(BoundedEngine):
                 f"CTranslate2 cannot load {ct2_dir} with compute type {compute_type!r} on {device} ({exc}); "
                 "try --set decode.compute_type=int8 on CPU, or --engine hf."
             ) from None
+        # The mel projection in float64: in float32 its sums depend on the BLAS thread count (1e-7),
+        # which the int8 encoder magnifies into another transcript - a Ray worker (one OpenMP
+        # thread) would then write something else than the local path. Rounded back to float32,
+        # the features no longer depend on the threads.
+        extractor = self.model.feature_extractor
+        extractor.mel_filters = np.asarray(extractor.mel_filters, dtype=np.float64)
         self.model_dir = Path(ct2_dir)
         self.decode = decode
         self.seed = seed

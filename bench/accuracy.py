@@ -330,4 +330,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from atc_whisper.errors import AtcWhisperError
+
+    try:
+        sys.exit(main())
+    except AtcWhisperError as exc:  # e.g. --resume with no checkpoint: one line, no traceback
+        print(f"Error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -124,6 +124,14 @@ def _clean_source(ws: Any, uid: str) -> Path:
     return catalogued if catalogued.exists() else ws.clean_cache_dir / f"{uid}.wav"
 
 
+def atc_speech(catalogue: Any, **filters: Any) -> list[Any]:
+    """The catalogue's synthetic ATC transmissions: without everyday rehearsal sentences and static clips."""
+    from atc_whisper.data.prepare import EVERYDAY_PHASE, SOURCE
+    from atc_whisper.data.static import STATIC_PHASE
+
+    return [s for s in catalogue.samples(source=SOURCE, **filters) if s.phase not in (EVERYDAY_PHASE, STATIC_PHASE)]
+
+
 def synthetic_rows(workspace: Path, limit: int, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """Summaries of the workspace's radio variants (all, per engine) and of their clean sources."""
     import numpy as np
@@ -131,13 +139,12 @@ def synthetic_rows(workspace: Path, limit: int, seed: int) -> tuple[dict[str, An
 
     from atc_whisper.audio.stats import summarise
     from atc_whisper.data.catalogue import Catalogue
-    from atc_whisper.data.prepare import EVERYDAY_PHASE, SOURCE
-    from atc_whisper.data.static import STATIC_PHASE
+    from atc_whisper.data.prepare import SOURCE
     from atc_whisper.workspace import Workspace
 
     ws = Workspace.at(workspace)
     with Catalogue(ws.db_path) as catalogue:
-        every = [s for s in catalogue.samples(source=SOURCE) if s.phase not in (EVERYDAY_PHASE, STATIC_PHASE)]
+        every = atc_speech(catalogue)
         everyday = catalogue.count(source=SOURCE) - len(every)
     radio = [s for s in every if s.augmented]
     clean_rows = [s for s in every if not s.augmented]
@@ -179,15 +186,12 @@ def rechannel_row(workspace: Path, limit: int, seed: int, overrides: list[str]) 
     from atc_whisper.audio.stats import clip_stats, summarise
     from atc_whisper.config import CONFIG_FILENAME, load_settings
     from atc_whisper.data.catalogue import Catalogue
-    from atc_whisper.data.prepare import EVERYDAY_PHASE, SOURCE
-    from atc_whisper.data.static import STATIC_PHASE
     from atc_whisper.workspace import Workspace
 
     ws = Workspace.at(workspace)
     settings = load_settings(workspace_config=workspace / CONFIG_FILENAME, overrides=overrides)
     with Catalogue(ws.db_path) as catalogue:
-        radio = [s for s in catalogue.samples(source=SOURCE, augmented=True)
-                 if s.phase not in (EVERYDAY_PHASE, STATIC_PHASE)]
+        radio = atc_speech(catalogue, augmented=True)
     rng = np.random.default_rng(seed)
     chosen = [radio[i] for i in sorted(rng.permutation(len(radio))[:limit])]
     channel = RadioChannel(settings.channel, ws.noise_dir)

@@ -365,19 +365,14 @@ def test_other_modes_save_a_plain_whisper_model(mode, tmp_path, synth_clip, tiny
     assert not any(ws.cache_dir.glob("encoder/*/*/*.npz")) == (mode == "full")  # only cached modes cache
 
 
-def _inference_logits(model, processor, clip, batch, row):
-    """The model's logits on one clip the way inference reads it: the short pass completed with
-    silence (what training on cached states learns from too), the reference as decoder input."""
-    from transformers.models.whisper.modeling_whisper import shift_tokens_right
-
+def _short_pass(model, processor, clip):
+    """``[1, context, d]`` encoder output of one clip the way inference reads it: the short pass
+    completed with silence (what training on cached states learns from too)."""
     from atc_whisper.config import Settings
     from atc_whisper.transcribe.hf_engine import HFEngine
 
     (state,), _ = HFEngine(model, processor, Settings().decode).encode([clip], [])
-    labels = batch["labels"][row : row + 1]
-    ids = shift_tokens_right(labels, model.config.pad_token_id, model.config.decoder_start_token_id)
-    with torch.no_grad():
-        return state[None], model(encoder_outputs=(state[None],), decoder_input_ids=ids).logits
+    return state[None]
 
 
 @pytest.mark.slow
@@ -403,7 +398,11 @@ def test_distillation_keeps_rehearsal_predictions_closer_to_the_pretrained_model
     batch = WhisperCollator()([SpeechDataset(rehearsal, processor.feature_extractor, labels)[i] for i in range(3)])
     clips = [load_audio(item.audio_path) for item in rehearsal]
     one = torch.ones(1, dtype=torch.bool)
-    teacher = [_inference_logits(base, processor, clip, batch, i)[0] for i, clip in enumerate(clips)]
+    teacher = [_short_pass(base, processor, clip) for clip in clips]
+    from transformers.models.whisper.modeling_whisper import shift_tokens_right
+
+    config = base.config
+    decoder_ids = shift_tokens_right(batch["labels"], config.pad_token_id, config.decoder_start_token_id)
 
     drift: dict[float, float] = {}
     for weight in (0.0, 5.0):
@@ -421,7 +420,9 @@ def test_distillation_keeps_rehearsal_predictions_closer_to_the_pretrained_model
         tuned = WhisperForConditionalGeneration.from_pretrained(ws.model_dir).eval()
         losses = []
         for i, clip in enumerate(clips):
-            _, logits = _inference_logits(tuned, processor, clip, batch, i)
+            with torch.no_grad():
+                logits = tuned(encoder_outputs=(_short_pass(tuned, processor, clip),),
+                               decoder_input_ids=decoder_ids[i : i + 1]).logits
             row = {"labels": batch["labels"][i : i + 1]}
             losses.append(distillation_loss(base, logits, row, one, {"encoder_outputs": (teacher[i],)}).item())
         drift[weight] = sum(losses) / len(losses)

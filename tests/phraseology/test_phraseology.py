@@ -19,7 +19,13 @@ from atc_whisper.phraseology import (
     plain_sentences,
     write_vocabulary,
 )
-from atc_whisper.phraseology.vocabulary import AIRLINES, DIGIT_WORDS, ICAO_ALPHABET, WAYPOINTS
+from atc_whisper.phraseology.vocabulary import (
+    AIRLINES,
+    DIGIT_WORDS,
+    ICAO_ALPHABET,
+    US_AIRLINE_CODES,
+    WAYPOINTS,
+)
 
 
 def test_same_seed_same_utterances_independent_of_global_random() -> None:
@@ -293,3 +299,32 @@ def test_faa_and_icao_phraseology_both_appear() -> None:
     heavy = [u for u in faa if u.reference.split()[-1:] == ["heavy"] or " heavy " in f" {u.reference} "]
     assert heavy and all("heavy" not in u.callsign for u in heavy)
     assert not [u for u in generate_utterances(200, seed=12, us_fraction=0.0) if u.phraseology == "faa"]
+
+
+def _airline_counts(utterances: list) -> Counter:
+    """Utterances per airline (telephony words followed by a flight number, not a registration)."""
+    telephony = sorted((words for _, words, _ in AIRLINES), key=len, reverse=True)
+    counts: Counter = Counter({words: 0 for words in telephony})
+    for u in utterances:
+        for words in telephony:
+            rest = u.callsign[len(words):].split()
+            if u.callsign.startswith(words + " ") and rest and rest[0] in DIGIT_WORDS:
+                counts[words] += 1
+                break
+    return counts
+
+
+@pytest.mark.parametrize("us_fraction", [0.3, 0.0])
+def test_every_airline_is_heard_about_equally_often(us_fraction: float) -> None:
+    # Callsign accuracy follows how often an airline was heard in training; independent draws
+    # left the rarest airlines a third of the median's clips, and FAA transmissions (US carriers
+    # only) doubled the US carriers' share.
+    counts = _airline_counts(generate_utterances(3000, seed=5, us_fraction=us_fraction))
+    us = {words for code, words, _ in AIRLINES if code in US_AIRLINE_CODES}
+    values = sorted(counts.values())
+    median = values[len(values) // 2]
+    # Before: rarest 0.4-0.7 and commonest 1.5-2.5 times the median (seeds 5-7); now 0.57-0.79 and 1.2-1.3.
+    assert median >= 25 and values[0] >= 0.5 * median and values[-1] <= 1.4 * median, values
+    us_median = sorted(counts[w] for w in us)[len(us) // 2]
+    other_median = sorted(counts[w] for w in counts if w not in us)[(len(counts) - len(us)) // 2]
+    assert 0.8 <= us_median / other_median <= 1.25, (us_median, other_median)

@@ -27,11 +27,15 @@ Reproducibility: utterance ``k`` of seed ``s`` is drawn from its own ``random.Ra
 with ``"s:k"`` (its content) and ``"s:k:mix"`` (its kind, phraseology and blocking); the global
 random state is never touched, and ``generate_utterances(10, s)`` is a prefix of
 ``generate_utterances(20, s)``. The two streams are separate so that an ICAO instruction,
-readback or call that is not blocked is word for word what earlier versions made for its slot.
+readback or call that is not blocked is word for word what earlier versions made for its slot,
+but for its airline: airlines follow a seeded low-discrepancy sequence over the indexes
+(`_airline_slot`), so each is heard about equally often, whatever the FAA share.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
 import hashlib
 import random
 from collections.abc import Callable, Sequence
@@ -77,6 +81,13 @@ BLOCKED_SHARE = 0.04
 CHECK_IN_SHARE = 0.12
 #: Share of FAA airline callsigns followed by "heavy" (wide-body aircraft).
 HEAVY_SHARE = 0.15
+#: Share of ICAO (European) callsigns that are an airline's (the rest are registrations), and the
+#: same for FAA (US) callsigns (the rest are November registrations).
+ICAO_AIRLINE_SHARE = 0.84
+FAA_AIRLINE_SHARE = 0.75
+#: Step of the sequence that spreads airlines over utterance indexes (see `_airline_slot`):
+#: sqrt(2) - 1, so that it is independent of the golden-ratio sequence of speaker roles.
+AIRLINE_STEP = 0.41421356237309515
 
 Words = list[str]
 
@@ -134,9 +145,12 @@ class _Draw(random.Random):
     drawn, exactly the same draws are made as before FAA phraseology existed.
     """
 
-    def __init__(self, seed: str, faa: bool = False) -> None:
+    def __init__(self, seed: str, faa: bool = False, airline_slot: float | None = None,
+                 us_fraction: float = DEFAULT_US_FRACTION) -> None:
         super().__init__(seed)
         self.faa = faa
+        self.airline_slot = airline_slot
+        self.us_fraction = us_fraction
 
 
 def _faa(rng: random.Random) -> bool:
@@ -154,10 +168,62 @@ def _letter(rng: random.Random, letters: Sequence[str] | None = None) -> str:
     return rng.choice(letters or list(ICAO_ALPHABET.values()))
 
 
+def _airline_slot(seed: int, index: int) -> float:
+    """Where utterance ``index`` of seed ``seed`` falls in the airline sequence, in [0, 1).
+
+    Airlines follow a low-discrepancy sequence over the utterance indexes (seeded offset) rather
+    than independent draws, so every airline is heard about equally often: callsign accuracy
+    follows how often an airline was heard in training (measured: 43 % for airlines heard in 10
+    training clips or fewer, 94.5 % above 100), and 3000 independent draws over 76 airlines left
+    the rarest ones with a third of the median's clips.
+    """
+    offset = random.Random(f"{seed}:airlines").random()
+    return (index * AIRLINE_STEP + offset) % 1.0
+
+
+@functools.lru_cache(maxsize=32)
+def _icao_airline_cdf(us_fraction: float) -> tuple[float, ...]:
+    """Cumulative weights of `AIRLINES` for ICAO callsigns, evening out each airline's total.
+
+    FAA transmissions (a share ``us_fraction``) name only the US carriers (`US_AIRLINE_CODES`);
+    ICAO transmissions pick those less often by as much, so that over both phraseologies every
+    airline is expected equally often (at ``us_fraction`` 0.3 a US carrier has a fifth of the
+    weight of another airline on an ICAO frequency, as on European frequencies).
+    """
+    us_codes = set(US_AIRLINE_CODES)
+    per_us_carrier = us_fraction * FAA_AIRLINE_SHARE / len(us_codes)
+    icao = (1.0 - us_fraction) * ICAO_AIRLINE_SHARE
+    gap = per_us_carrier / icao if icao > 0 else 0.0
+    other = (1.0 + len(us_codes) * gap) / len(AIRLINES)
+    weights = [max(0.0, other - gap) if code in us_codes else other for code, _, _ in AIRLINES]
+    cumulative, total = [], 0.0
+    for weight in weights:
+        total += weight
+        cumulative.append(total)
+    return tuple(cumulative)
+
+
+def _airline(rng: random.Random, faa: bool) -> str:
+    """The telephony of the airline of this utterance's callsign.
+
+    The random draw is always made, so that the draws after it stay as they were; an utterance
+    of `generate_utterances` (which sets the slot) then takes the airline its slot gives.
+    """
+    codes = US_AIRLINE_CODES if faa else tuple(code for code, _, _ in AIRLINES)
+    drawn = rng.choice(codes)
+    slot = getattr(rng, "airline_slot", None)
+    if slot is None:
+        return TELEPHONY_OF_CODE[drawn]
+    if faa:
+        return TELEPHONY_OF_CODE[US_AIRLINE_CODES[min(int(slot * len(US_AIRLINE_CODES)), len(US_AIRLINE_CODES) - 1)]]
+    cdf = _icao_airline_cdf(round(float(getattr(rng, "us_fraction", DEFAULT_US_FRACTION)), 6))
+    return AIRLINES[min(bisect.bisect_right(cdf, slot * cdf[-1]), len(AIRLINES) - 1)][1]
+
+
 def _callsign(rng: random.Random) -> tuple[Words, str]:
     """Return (reference words, text prefix for the telephony part or "")."""
-    if rng.random() < 0.84:
-        _, telephony, _ = rng.choice(AIRLINES)
+    if rng.random() < ICAO_AIRLINE_SHARE:
+        telephony = _airline(rng, faa=False)
         n_digits = rng.choices((1, 2, 3, 4), weights=(1, 3, 4, 3))[0]
         number = str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(n_digits - 1))
         words = telephony.split() + spell_digits(number)
@@ -182,8 +248,8 @@ def _callsign_faa(rng: random.Random) -> tuple[Words, str, Words]:
     US carriers (and a few foreign ones) or a November registration; "heavy" follows some
     airline callsigns - spoken with the callsign, but not part of it.
     """
-    if rng.random() < 0.75:
-        telephony = TELEPHONY_OF_CODE[rng.choice(US_AIRLINE_CODES)]
+    if rng.random() < FAA_AIRLINE_SHARE:
+        telephony = _airline(rng, faa=True)
         n_digits = rng.choices((1, 2, 3, 4), weights=(1, 3, 4, 4))[0]
         number = str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(n_digits - 1))
         heavy = ["heavy"] if rng.random() < HEAVY_SHARE else []
@@ -838,7 +904,7 @@ def _utterance(seed: int, index: int, pilot_fraction: float, phases: Sequence[st
                us_fraction: float = 0.0) -> Utterance:
     mix = _Mix.draw(seed, index)
     faa = mix.faa < us_fraction
-    rng = _Draw(f"{seed}:{index}", faa=faa)
+    rng = _Draw(f"{seed}:{index}", faa=faa, airline_slot=_airline_slot(seed, index), us_fraction=us_fraction)
     phase = rng.choice(list(phases))
     rng.random()  # keeps the per-utterance stream as it was when roles were drawn here
     # Roles follow a golden-ratio sequence (seeded offset) rather than independent draws, so

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -96,7 +97,7 @@ def test_prepare_skips_too_long_clips_with_reason(workspace):
         assert all(s.duration_s <= 2.0 for s in cat.samples())
 
 
-def test_rows_of_an_older_generator_version_are_replaced(workspace):
+def test_rows_of_an_older_generator_version_are_replaced(workspace, capsys):
     old_uid = "syn-s42-000001-00000000"  # slot (seed 42, position 1) with words the generator no longer makes
     with Catalogue(workspace.db_path) as cat:
         for uid, folder in ((old_uid, workspace.synthetic_dir), (f"{old_uid}-aug0", workspace.augmented_dir)):
@@ -114,6 +115,12 @@ def test_rows_of_an_older_generator_version_are_replaced(workspace):
     assert old_uid not in uids and f"{old_uid}-aug0" not in uids
     assert "syn-s7-000001-00000000" in uids  # another seed's samples are kept
     assert not (workspace.synthetic_dir / f"{old_uid}.wav").exists()
+    # The summary counts them (one log line per utterance flooded the console after a generator change).
+    from atc_whisper.cli.prepare_cmd import print_prepare_summary
+
+    print_prepare_summary(report)
+    out = capsys.readouterr().out
+    assert re.search(r"samples replaced \(an older generator's words\)\s*\W\s*2\s", out), out
 
 
 def _count_rows(db: Path) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from atc_whisper.config import DecodeSettings
 from atc_whisper.phraseology import normalize_atc
 
 SENTENCE = "Speedbird one two three, climb flight level three five zero, then turn left heading two seven zero"

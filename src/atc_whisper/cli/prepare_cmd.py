@@ -24,6 +24,8 @@ def print_prepare_summary(report: Any) -> None:
     head.add_row("utterances requested", str(report.requested))
     head.add_row("utterances added / already complete", f"{report.added_utterances} / {report.already_complete}")
     head.add_row("samples added (clean + radio)", str(report.added_samples))
+    if report.replaced_samples:
+        head.add_row("samples replaced (an older generator's words)", str(report.replaced_samples))
     head.add_row("catalogue samples (radio variants)", f"{totals.get('samples', 0)} ({totals.get('augmented', 0)})")
     head.add_row("catalogue hours", f"{totals.get('hours', 0.0):.3f}")
     head.add_row("time", f"{report.seconds:.1f} s")

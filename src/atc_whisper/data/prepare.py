@@ -716,7 +716,8 @@ def _replace(catalogue: Catalogue, stale: list[str], rows: list[Sample], existin
     if stale:
         existing.difference_update(stale)
         report.replaced_samples += len(stale)
-        log.info("replaced %d sample(s) of utterance %d made by an older generator version", len(stale), index)
+        # one line per utterance would flood the console after a generator change: the count is in the summary
+        log.debug("replaced %d sample(s) of utterance %d made by an older generator version", len(stale), index)
     if rows:
         existing.update(r.uid for r in rows)
         report.added_samples += len(rows)

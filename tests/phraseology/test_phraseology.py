@@ -23,6 +23,7 @@ from atc_whisper.phraseology.vocabulary import (
     AIRLINES,
     DIGIT_WORDS,
     ICAO_ALPHABET,
+    TELEPHONY_WORDS,
     US_AIRLINE_CODES,
     WAYPOINTS,
 )
@@ -303,7 +304,7 @@ def test_faa_and_icao_phraseology_both_appear() -> None:
 
 def _airline_counts(utterances: list) -> Counter:
     """Utterances per airline (telephony words followed by a flight number, not a registration)."""
-    telephony = sorted((words for _, words, _ in AIRLINES), key=len, reverse=True)
+    telephony = [" ".join(words) for words in TELEPHONY_WORDS]  # longest first, as the parser matches
     counts: Counter = Counter({words: 0 for words in telephony})
     for u in utterances:
         for words in telephony:

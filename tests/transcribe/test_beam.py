@@ -30,19 +30,24 @@ def clips(synth_clip) -> dict[str, np.ndarray]:
     return {"clean": tower, "noisy": _noisy(atc, 3.0, seed=3), "noisier": _noisy(tower, 0.0, seed=4)}
 
 
-def _engines(tiny_en, session_workspace, beam_size: int):
+@pytest.fixture(scope="module")
+def engines(tiny_en, session_workspace) -> dict[int, dict]:
+    """Both engines at beam 1 (greedy) and beam 5, each loaded once."""
     from atc_whisper.config import Settings
     from atc_whisper.transcribe import load_engine
 
-    settings = Settings().replace(model={"threads": 1, "offline": True, "device": "cpu"},
-                                  decode={"beam_size": beam_size, "temperatures": [0.0], "compute_type": "float32"})
-    return {name: load_engine(tiny_en.hf_dir, settings, session_workspace, engine=name) for name in ("ct2", "hf")}
+    out = {}
+    for beam_size in (1, 5):
+        settings = Settings().replace(model={"threads": 1, "offline": True, "device": "cpu"},
+                                      decode={"beam_size": beam_size, "temperatures": [0.0], "compute_type": "float32"})
+        out[beam_size] = {name: load_engine(tiny_en.hf_dir, settings, session_workspace, engine=name)
+                          for name in ("ct2", "hf")}
+    return out
 
 
 @pytest.mark.parametrize("engine_name", ["ct2", "hf"])
-def test_beam_search_finds_likelier_transcripts_on_the_same_scale(tiny_en, session_workspace, clips, engine_name):
-    greedy = _engines(tiny_en, session_workspace, 1)[engine_name]
-    beam = _engines(tiny_en, session_workspace, 5)[engine_name]
+def test_beam_search_finds_likelier_transcripts_on_the_same_scale(engines, clips, engine_name):
+    greedy, beam = engines[1][engine_name], engines[5][engine_name]
     assert beam.decode.beam_size == 5
     names = list(clips)
     by_greedy = dict(zip(names, greedy.transcribe_batch([clips[n] for n in names]), strict=True))
@@ -56,11 +61,10 @@ def test_beam_search_finds_likelier_transcripts_on_the_same_scale(tiny_en, sessi
     assert {"contact", "tower"} <= set(normalize_atc(by_beam["clean"].text).split())
 
 
-def test_both_engines_score_a_beam_transcript_alike(tiny_en, session_workspace, clips):
+def test_both_engines_score_a_beam_transcript_alike(engines, clips):
     """Same weights (float32), same beam: the same transcript at the same average log-probability,
     which the fallback (decode.log_prob_threshold) and the low-confidence flag read."""
-    engines = _engines(tiny_en, session_workspace, 5)
-    results = {name: engine.transcribe(clips["noisier"]) for name, engine in engines.items()}
+    results = {name: engine.transcribe(clips["noisier"]) for name, engine in engines[5].items()}
     ct2, hf = results["ct2"], results["hf"]
     assert ct2.text == hf.text
     assert ct2.avg_logprob == pytest.approx(hf.avg_logprob, abs=0.03)

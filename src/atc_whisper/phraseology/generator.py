@@ -210,14 +210,13 @@ def _airline(rng: random.Random, faa: bool) -> str:
     The random draw is always made, so that the draws after it stay as they were; an utterance
     of `generate_utterances` (which sets the slot) then takes the airline its slot gives.
     """
-    codes = US_AIRLINE_CODES if faa else tuple(code for code, _, _ in AIRLINES)
-    drawn = rng.choice(codes)
-    slot = getattr(rng, "airline_slot", None)
-    if slot is None:
-        return TELEPHONY_OF_CODE[drawn]
+    drawn = TELEPHONY_OF_CODE[rng.choice(US_AIRLINE_CODES)] if faa else rng.choice(AIRLINES)[1]
+    if not isinstance(rng, _Draw) or rng.airline_slot is None:
+        return drawn
+    slot = rng.airline_slot
     if faa:
         return TELEPHONY_OF_CODE[US_AIRLINE_CODES[min(int(slot * len(US_AIRLINE_CODES)), len(US_AIRLINE_CODES) - 1)]]
-    cdf = _icao_airline_cdf(round(float(getattr(rng, "us_fraction", DEFAULT_US_FRACTION)), 6))
+    cdf = _icao_airline_cdf(rng.us_fraction)
     return AIRLINES[min(bisect.bisect_right(cdf, slot * cdf[-1]), len(AIRLINES) - 1)][1]
 
 

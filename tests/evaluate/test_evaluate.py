@@ -15,6 +15,7 @@ from atc_whisper.evaluate.evaluate import Selection, select_samples, snr_bucket,
 from atc_whisper.evaluate.plots import COVERAGE_PNG, SNR_PNG, SOURCE_PNG, SUMMARY_PNG
 from atc_whisper.evaluate.report import MODEL_COLUMNS, SAMPLE_COLUMNS
 from atc_whisper.fsutil import sha256_file
+from atc_whisper.phraseology.callsigns import CALLSIGN_MISS_KINDS
 from atc_whisper.workspace import Workspace
 
 # (reference, split, source, role, snr_db): the test split has 3 samples, one of them noisy.
@@ -174,7 +175,12 @@ def test_results_csv_rows_columns_and_confidence(evaluated):
         expected = jiwer.wer(ref, hyp) if hyp else 1.0
         assert float(row["base_wer"]) == pytest.approx(expected, abs=1e-3)
         assert row["base_callsign_ref"]  # every test reference names a callsign
+        for label in ("base", "fine_tuned"):  # a miss, and only a miss, says how it went wrong
+            right = row[f"{label}_callsign_correct"] == "1"
+            assert (row[f"{label}_callsign_miss"] == "") == right, row
     for label in ("base", "fine_tuned"):  # the summary is the mean of the rows
+        misses = [r[f"{label}_callsign_miss"] for r in rows if r[f"{label}_callsign_miss"]]
+        assert result.summary[label]["callsign_misses"] == {k: misses.count(k) for k in CALLSIGN_MISS_KINDS}
         correct = [float(r[f"{label}_callsign_correct_biased"]) for r in rows]
         assert sum(correct) / len(correct) == pytest.approx(result.summary[label]["callsign_acc_biased"])
     assert result.results_path == ws.evaluation_results

@@ -69,5 +69,8 @@ def test_cli_run_prints_summary_and_writes_reports(run_cli, dev_only_workspace, 
     report = json.loads(ws.evaluation_report.read_text())
     assert list(report["summary"]) == ["fine_tuned"]
     assert report["summary"]["fine_tuned"]["n"] == 1
+    # a line says how the callsigns were misheard, when any were
+    misses = report["summary"]["fine_tuned"]["callsign_misses"]
+    assert ("callsign misses, fine-tuned" in proc.stdout) == (sum(misses.values()) > 0), proc.stdout
     assert report["models"]["fine_tuned"]["engine"] == "ct2"  # the default engine
     assert ws.evaluation_results.exists()

@@ -196,6 +196,9 @@ def test_callsign_and_command_accuracy_on_hand_made_pairs():
     # callsigns: three references name one, two of them are heard right
     assert s["n_with_callsign"] == 3 and s["callsign_correct"] == 2
     assert s["callsign_acc"] == pytest.approx(2 / 3)
+    # the one miss ("klm four four" heard as "klm four five") is a wrong number, counted as such
+    assert s["callsign_misses"] == {"none_heard": 0, "airline": 0, "number": 1, "airline_and_number": 0,
+                                    "registration": 0}
     # commands: 4 in the references (climb, heading, contact, climb); heading's direction is wrong
     assert (s["n_ref_commands"], s["n_hyp_commands"], s["commands_matched"]) == (4, 5, 3)
     assert s["command_acc"] == pytest.approx(3 / 4)
@@ -219,3 +222,6 @@ def test_atc_pair_without_callsign_or_commands_is_not_counted():
     right = score_atc_pair(ATC_REFS[0], ATC_HYPS[0])
     assert right.callsign_correct is True and right.commands_correct is True
     assert right.hyp_callsign == "lufthansa one two three"
+    assert right.callsign_miss is None and score.callsign_miss is None
+    unheard = score_atc_pair(ATC_REFS[0], "climb flight level three five zero")
+    assert unheard.callsign_correct is False and unheard.callsign_miss == "none_heard"

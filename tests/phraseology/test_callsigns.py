@@ -119,3 +119,24 @@ def test_distance_properties() -> None:
     far = callsign_distance("iberia seven", "speedbird one two three")
     assert 0 < near <= 1.0 < far
     assert callsign_distance("speed bird one two three", "speedbird one two three") < 0.5
+
+
+@pytest.mark.parametrize(("reference", "heard", "kind"), [
+    ("speedbird one two three", "speedbird one two three", None),
+    ("speedbird one two three", None, "none_heard"),
+    ("speedbird one two three", "", "none_heard"),
+    # the flight number is right, the airline is not: also when the airline became a registration
+    ("eva five three seven", "november five three seven", "airline"),
+    ("channex six nine", "vueling six nine", "airline"),
+    # a two-word telephony is one airline: "air china" heard, the letter wrong
+    ("air china two india", "air china two eight", "number"),
+    ("fedex seven one zero one", "fedex seven one zero", "number"),
+    ("emirates five six six four", "avianca eight five six six", "airline_and_number"),
+    ("golf kilo alfa lima mike", "golf kilo delta lima mike", "registration"),
+    ("november two seven one zulu", "november two seven one zero", "registration"),
+])
+def test_callsign_miss_kind(reference: str, heard: str | None, kind: str | None) -> None:
+    from atc_whisper.phraseology.callsigns import CALLSIGN_MISS_KINDS, callsign_miss_kind
+
+    assert callsign_miss_kind(reference, heard) == kind
+    assert kind is None or kind in CALLSIGN_MISS_KINDS

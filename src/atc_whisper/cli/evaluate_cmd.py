@@ -54,6 +54,7 @@ def print_summary(result: Any) -> None:
             continue
         table.add_row(title, *[_cell(result.summary[label].get(key), kind) for label in labels])
     console.print(table)
+    _print_callsign_misses(console, result)
     _print_by_source(console, result)
     context = result.report.get("context")
     if context:
@@ -79,6 +80,15 @@ def print_summary(result: Any) -> None:
             console.print(f"plot:    {plot}")
         if paths["tensorboard"]:
             console.print(f"TensorBoard: tensorboard --logdir {paths['tensorboard']}")
+
+
+def _print_callsign_misses(console: Any, result: Any) -> None:
+    """One line per model: how its misheard callsigns went wrong (nothing heard, airline, number ...)."""
+    for label in result.summary:
+        misses = result.summary[label].get("callsign_misses") or {}
+        if sum(misses.values()):
+            parts = ", ".join(f"{kind.replace('_', ' ')} {n}" for kind, n in misses.items() if n)
+            console.print(f"callsign misses, {label.replace('_', '-')}: {parts}")
 
 
 def _print_by_source(console: Any, result: Any) -> None:

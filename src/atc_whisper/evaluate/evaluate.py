@@ -390,7 +390,7 @@ class EvaluationResult:
     """Everything an evaluation measured, and where it was written.
 
     Attributes:
-        summary: Per model label: n, wer, raw_wer, cer, ser, median_utt_wer, callsign_acc,
+        summary: Per model label: n, wer, raw_wer, cer, ser, median_utt_wer, callsign_acc, callsign_misses,
             command_acc (and callsign_acc_biased / wer_biased with a callsign list).
         report: The full report (what ``evaluation_report.json`` holds).
         samples: The evaluated catalogue samples.
@@ -571,6 +571,7 @@ def _model_summary(agg: dict[str, Any], run: ModelRun, biased: dict[str, Any] | 
         "insertion_rate": agg["insertion_rate"],
         "median_utt_wer": agg["median_utt_wer"],
         "callsign_acc": agg["callsign_acc"],
+        "callsign_misses": agg["callsign_misses"],
         "command_acc": agg["command_acc"],
         "utterance_command_acc": agg["utterance_command_acc"],
         "role_acc": agg["role_acc"],
@@ -731,6 +732,9 @@ METRIC_DEFINITIONS = {
     "insertion_rate": "inserted words per reference word (high when a model loops)",
     "median_utt_wer": "median of per-utterance WER (an empty reference counts as one word)",
     "callsign_acc": "share of utterances whose reference has a callsign where the parsed callsign is exactly right",
+    "callsign_misses": "the utterances whose callsign is wrong, by what went wrong: none_heard (no callsign parsed), "
+                       "airline (telephony wrong, flight number right), number (airline right), airline_and_number, "
+                       "registration",
     "command_acc": "share of reference commands recognised with type and value both right",
     "utterance_command_acc": "share of utterances with commands where every command is right and none is extra",
     "coverage": "keep the most confident share of utterances (by average log-probability): WER and callsign accuracy of the kept ones",

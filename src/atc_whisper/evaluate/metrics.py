@@ -302,6 +302,9 @@ class AtcScore:
         hyp_callsign: Callsign parsed from the hypothesis.
         callsign_correct: Whether they are equal; None when the reference has no callsign
             (such utterances do not count towards callsign accuracy).
+        callsign_miss: How the callsign was misheard (see
+            :func:`atc_whisper.phraseology.callsigns.callsign_miss_kind`); None when it was
+            right or the reference has none.
         ref_commands: Number of commands in the reference.
         hyp_commands: Number of commands in the hypothesis.
         commands_matched: Reference commands found in the hypothesis with type and value right
@@ -319,6 +322,7 @@ class AtcScore:
     commands_matched: int
     commands_correct: bool | None
     per_type: dict[str, tuple[int, int, int]]
+    callsign_miss: str | None = None
 
 
 def _parse(text: str) -> Any:
@@ -342,6 +346,8 @@ def score_atc_pair(ref: str, hyp: str, *, ref_parsed: Any = None, hyp_parsed: An
     Returns:
         An :class:`AtcScore`.
     """
+    from ..phraseology.callsigns import callsign_miss_kind
+
     r = ref_parsed if ref_parsed is not None else _parse(ref)
     h = hyp_parsed if hyp_parsed is not None else _parse(hyp)
     ref_cmds, hyp_cmds = Counter(r.commands), Counter(h.commands)
@@ -359,6 +365,7 @@ def score_atc_pair(ref: str, hyp: str, *, ref_parsed: Any = None, hyp_parsed: An
         commands_matched=sum(matched.values()),
         commands_correct=None if not ref_cmds else ref_cmds == hyp_cmds,
         per_type={k: (v[0], v[1], v[2]) for k, v in sorted(per_type.items())},
+        callsign_miss=callsign_miss_kind(r.callsign, h.callsign) if r.callsign else None,
     )
 
 
@@ -368,6 +375,8 @@ def _ratio(num: int, den: int) -> float:
 
 def summarize_atc(scores: Sequence[AtcScore]) -> dict[str, Any]:
     """Corpus ATC figures from per-utterance :class:`AtcScore` (the part of :func:`score_atc`)."""
+    from ..phraseology.callsigns import CALLSIGN_MISS_KINDS
+
     with_callsign = [s for s in scores if s.callsign_correct is not None]
     with_commands = [s for s in scores if s.commands_correct is not None]
     ref_total = sum(s.ref_commands for s in scores)
@@ -383,6 +392,8 @@ def summarize_atc(scores: Sequence[AtcScore]) -> dict[str, Any]:
         "n_with_callsign": len(with_callsign),
         "callsign_correct": sum(1 for s in with_callsign if s.callsign_correct),
         "callsign_acc": _ratio(sum(1 for s in with_callsign if s.callsign_correct), len(with_callsign)),
+        # What went wrong in the misses: nothing heard, the airline, the number, both, a registration.
+        "callsign_misses": {kind: sum(1 for s in with_callsign if s.callsign_miss == kind) for kind in CALLSIGN_MISS_KINDS},
         "n_ref_commands": ref_total,
         "n_hyp_commands": hyp_total,
         "commands_matched": matched_total,

@@ -27,7 +27,7 @@ log = get_logger(__name__)
 #: Per-sample CSV columns shared by every sample; each model adds ``{label}_{field}`` columns.
 SAMPLE_COLUMNS = ("id", "uid", "audio", "split", "source", "voice", "role", "snr_db", "duration_s", "reference")
 MODEL_COLUMNS = (
-    "hypothesis", "wer", "errors", "callsign_ref", "callsign_hyp", "callsign_correct", "commands_matched",
+    "hypothesis", "wer", "errors", "callsign_ref", "callsign_hyp", "callsign_correct", "callsign_miss", "commands_matched",
     "commands_ref", "commands_correct", "role_hyp", "avg_logprob", "no_speech_prob", "compression_ratio", "low_confidence",
     "latency_s",
 )
@@ -53,6 +53,7 @@ def model_fields(score: SampleScore) -> dict[str, Any]:
         "callsign_ref": score.atc.ref_callsign,
         "callsign_hyp": score.atc.hyp_callsign,
         "callsign_correct": score.atc.callsign_correct,
+        "callsign_miss": score.atc.callsign_miss,
         "commands_matched": score.atc.commands_matched,
         "commands_ref": score.atc.ref_commands,
         "commands_correct": score.atc.commands_correct,

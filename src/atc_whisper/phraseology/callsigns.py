@@ -26,7 +26,7 @@ from atc_whisper.errors import DataError
 from atc_whisper.phraseology.normalize import normalize_atc
 from atc_whisper.phraseology.numbers import spell_digits
 from atc_whisper.phraseology.parser import find_callsign
-from atc_whisper.phraseology.vocabulary import DIGIT_WORDS, ICAO_ALPHABET, TELEPHONY_OF_CODE
+from atc_whisper.phraseology.vocabulary import DIGIT_WORDS, ICAO_ALPHABET, TELEPHONY_OF_CODE, TELEPHONY_WORDS
 
 _ICAO_FLIGHT_RE = re.compile(r"^([A-Z]{3})\s*(\d{1,4}[A-Z]{0,2})$")
 _REGISTRATION_RE = re.compile(r"^([A-Z]{1,2})-([A-Z0-9]{2,5})$")
@@ -36,6 +36,8 @@ _CHARS_PER_WORD = 5.0
 # The best candidate must beat the runner-up by this much to be trusted.
 _AMBIGUITY_MARGIN = 0.25
 _SPELLED = frozenset(DIGIT_WORDS) | frozenset(ICAO_ALPHABET.values())
+#: How a misheard callsign went wrong (`callsign_miss_kind`), in the order reports list them.
+CALLSIGN_MISS_KINDS = ("none_heard", "airline", "number", "airline_and_number", "registration")
 
 
 def callsign_reference(entry: str) -> str:
@@ -65,6 +67,31 @@ def callsign_reference(entry: str) -> str:
 
 def _spell_chars(chars: str) -> list[str]:
     return [ICAO_ALPHABET[ch] if ch.isalpha() else spell_digits(ch)[0] for ch in chars.upper()]
+
+
+def callsign_miss_kind(reference: str, heard: str | None) -> str | None:
+    """How a heard callsign differs from the reference callsign (both in reference form).
+
+    Returns:
+        None when they are equal; else one of `CALLSIGN_MISS_KINDS`: ``none_heard`` (no callsign
+        parsed from the transcript), ``airline`` (the telephony designator is wrong, the flight
+        number and letters are right: "eva five three seven" heard as "november five three
+        seven"), ``number`` (right airline, wrong digits or letters), ``airline_and_number``, or
+        ``registration`` (the reference is a registration and was not heard exactly).
+    """
+    if heard == reference:
+        return None
+    if not heard:
+        return "none_heard"
+    words = reference.split()
+    airline = next((tele for tele in TELEPHONY_WORDS if tuple(words[:len(tele)]) == tele and len(words) > len(tele)),
+                   None)
+    if airline is None:
+        return "registration"
+    flight, heard_words = words[len(airline):], heard.split()
+    if tuple(heard_words[:len(airline)]) == airline:
+        return "number"
+    return "airline" if heard_words[-len(flight):] == flight else "airline_and_number"
 
 
 def load_callsigns(path: str | os.PathLike[str]) -> list[str]:

@@ -113,6 +113,11 @@ def test_fallback_rules_and_choice_of_attempt():
     assert result.text == SENTENCE and not result.low_confidence and result.reasons == []
     result = finish(unfinished, decode, duration_s=2.0, latency_s=0.1, engine="hf")
     assert result.low_confidence and "length_bound" in result.reasons
+    # A confident "." (what a tuned model may say over static) is no transcript: no text, no segment.
+    for dots in (".", " ... ", "?!"):
+        result = finish(Attempt(dots, -0.05, 0.7, 0.0, True), decode, duration_s=2.0, latency_s=0.1, engine="hf")
+        assert result.text == "" and result.segments == []
+    assert finish(Attempt("7.", -0.05, 0.7, 0.0, True), decode, duration_s=2.0, latency_s=0.1, engine="hf").text == "7."
 
 
 # -- real model: generate_bounded ------------------------------------------------------------

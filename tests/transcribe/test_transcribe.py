@@ -22,7 +22,7 @@ from atc_whisper.phraseology import normalize_atc
 from atc_whisper.transcribe import Transcription, load_engine
 from atc_whisper.transcribe.files import split_windows, transcribe_file
 from atc_whisper.transcribe.formats import parse_srt, srt_document, text_line
-from atc_whisper.transcribe.types import FileSegment
+from atc_whisper.transcribe.types import REASON_REPETITION, FileSegment
 
 SENTENCE = "Speedbird one two three, climb flight level three five zero, then turn left heading two seven zero"
 TOWER = "Lufthansa four five six, contact tower one one eight decimal seven"
@@ -168,13 +168,27 @@ def test_ct2_fallback_reuses_the_encoder_output(engines, synth_clip):
         return real_encode(features)
 
     engine.model.encode = counting
+    # (temperature, rows) of each decoding pass; which attempt is kept in the end (the last, or
+    # the likeliest when every one loops) is not what this test is about
+    passes: list[tuple[float, int]] = []
+    real_generate = engine.generate
+
+    def generating(states, prompt, bounds, temperature, seed):
+        passes.append((temperature, len(bounds)))
+        return real_generate(states, prompt, bounds, temperature, seed)
+
+    engine.generate = generating
     loop = load_audio(synth_clip(" ".join(["climb"] * 16)))
     result = engine.transcribe(loop)
-    assert result.temperature > 0.0 and encoded == [1]  # retried on the same encoder output
+    assert REASON_REPETITION in result.reasons
+    assert len(passes) > 1 and passes[1][0] > 0.0 and encoded == [1]  # retried on the same encoder output
     encoded.clear()
+    passes.clear()
     tower = load_audio(synth_clip(TOWER))
     batch = engine.transcribe_batch([tower, loop])
-    assert batch[0].temperature == 0.0 and batch[1].temperature > 0.0
+    assert batch[0].temperature == 0.0 and REASON_REPETITION not in batch[0].reasons
+    # the first pass decodes both clips, every retry only the looping one
+    assert passes[0] == (0.0, 2) and len(passes) > 1 and all(t > 0.0 and rows == 1 for t, rows in passes[1:])
     assert encoded == [2]  # the retry of one clip of the batch uses its rows of the batch's output
 
 

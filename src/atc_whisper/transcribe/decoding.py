@@ -216,6 +216,8 @@ def finish(
         text, was_cut = truncate_repetition(text)
         if was_cut and REASON_REPETITION not in reasons:
             reasons.append(REASON_REPETITION)
+        if not any(ch.isalnum() for ch in text):
+            text = ""  # punctuation alone (a "." over static) says nothing: no transcript
         if not attempt.finished:
             reasons.append(REASON_LENGTH)
     segment = Segment(
